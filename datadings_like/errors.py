@@ -1,0 +1,8 @@
+"""Exceptions raised for damaged or inconsistent dataset files."""
+
+
+class DatasetError(ValueError):
+    """
+    A dataset file is damaged, inconsistent with its index, or not a
+    dataset at all. The message names the file and the problem.
+    """

@@ -1,0 +1,251 @@
+"""
+msgpack with transparent, **safe** support for numpy arrays.
+
+Packing is byte-identical to datadings 3.x (msgpack >= 1.0 defaults with
+``msgpack_numpy.encode`` as ``default`` hook).
+Encoding is always UTF-8, bin type is enabled and ``strict_map_key=False``.
+
+Unpacking uses a decoder of our own instead of ``msgpack_numpy.decode``,
+because dataset files are untrusted input (see the file format page):
+
+- object arrays (kind ``b'O'``, pickled) are refused unless the caller passes
+  ``allow_pickle=True``;
+- dtypes that contain Python objects are always refused when they would be
+  built from raw bytes (that would turn bytes into pointers);
+- the shape must describe exactly the bytes that are present.
+
+Violations raise :py:class:`UnsafeDataError` or :py:class:`DecodeError`,
+both subclasses of :py:class:`ValueError`.
+"""
+from functools import partial
+import pickle
+
+import msgpack as _msgpack
+import numpy as np
+from msgpack_numpy import encode as _encode
+
+__all__ = (
+    'DecodeError',
+    'UnsafeDataError',
+    'decode',
+    'make_packer',
+    'make_unpacker',
+    'pack',
+    'packb',
+    'unpack',
+    'unpackb',
+)
+
+
+class DecodeError(ValueError):
+    """A msgpack message or an encoded numpy value is malformed."""
+
+
+class UnsafeDataError(DecodeError):
+    """Decoding would run code (pickle) or build Python objects from bytes."""
+
+
+_ND = b'nd'
+_COMPLEX = b'complex'
+
+
+def _as_str(value):
+    if isinstance(value, bytes):
+        return value.decode('utf-8')
+    return value
+
+
+def _safe_dtype(descr):
+    """Build a dtype from an encoded descr, refusing object dtypes."""
+    try:
+        if isinstance(descr, (list, tuple)):
+            fields = []
+            for field in descr:
+                if not isinstance(field, (list, tuple)) or len(field) < 2:
+                    raise DecodeError(f'malformed structured dtype field {field!r}')
+                name = _as_str(field[0])
+                sub = field[1]
+                sub = _safe_dtype(sub) if isinstance(sub, (list, tuple)) else _as_str(sub)
+                rest = tuple(tuple(r) if isinstance(r, list) else r for r in field[2:])
+                fields.append((name, sub) + rest)
+            dtype = np.dtype(fields)
+        elif isinstance(descr, (str, bytes)):
+            dtype = np.dtype(_as_str(descr))
+        else:
+            raise DecodeError(f'malformed dtype {descr!r}')
+    except DecodeError:
+        raise
+    except Exception as exc:  # numpy raises TypeError/ValueError/...
+        raise DecodeError(f'invalid dtype {descr!r}: {exc}') from None
+    if dtype.hasobject:
+        raise UnsafeDataError(
+            f'refusing to build an array of dtype {dtype} (it holds Python '
+            'objects) from raw bytes'
+        )
+    return dtype
+
+
+def _check_shape(shape):
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (list, tuple)):
+        raise DecodeError(f'malformed array shape {shape!r}')
+    count = 1
+    for dim in shape:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+            raise DecodeError(f'malformed array shape {shape!r}')
+        count *= dim
+    return tuple(shape), count
+
+
+def _decode_ndarray(obj, allow_pickle):
+    kind = obj.get(b'kind', b'')
+    data = obj.get(b'data')
+    if kind == b'O':
+        if not allow_pickle:
+            raise UnsafeDataError(
+                'refusing to unpickle an object array: pickled data can run '
+                'arbitrary code; pass allow_pickle=True only for files you trust'
+            )
+        return pickle.loads(data)  # reached only with allow_pickle=True
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError('array data is not binary')
+    dtype = _safe_dtype(obj.get(b'type'))
+    shape, count = _check_shape(obj.get(b'shape'))
+    expected = count * dtype.itemsize
+    if expected != len(data):
+        raise DecodeError(
+            f'array of shape {shape} and dtype {dtype} needs {expected} bytes, '
+            f'but {len(data)} are present'
+        )
+    return np.ndarray(buffer=data, dtype=dtype, shape=shape)
+
+
+def _decode_scalar(obj):
+    data = obj.get(b'data')
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError('scalar data is not binary')
+    dtype = _safe_dtype(obj.get(b'type'))
+    if dtype.itemsize != len(data):
+        raise DecodeError(
+            f'scalar of dtype {dtype} needs {dtype.itemsize} bytes, '
+            f'but {len(data)} are present'
+        )
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _decode_complex(obj):
+    try:
+        return complex(_as_str(obj[b'data']))
+    except Exception:
+        raise DecodeError(f'malformed complex value {obj.get(b"data")!r}') from None
+
+
+def decode(obj, allow_pickle=False):
+    """
+    ``object_hook`` that turns msgpack-numpy maps back into numpy values.
+
+    Plain maps are returned unchanged.
+
+    Parameters:
+        obj: a decoded msgpack map
+        allow_pickle: unpickle object arrays (runs code from the file!)
+
+    Returns:
+        numpy array, numpy scalar, complex, or ``obj`` itself
+
+    Raises:
+        UnsafeDataError: pickled or object-dtype data without opt-in
+        DecodeError: malformed array description
+    """
+    if _ND in obj:
+        nd = obj[_ND]
+        if nd is True:
+            return _decode_ndarray(obj, allow_pickle)
+        if nd is False:
+            return _decode_scalar(obj)
+        return obj
+    if _COMPLEX in obj and obj[_COMPLEX] is True:
+        return _decode_complex(obj)
+    return obj
+
+
+def _decode_trusted(obj):
+    return decode(obj, allow_pickle=True)
+
+
+def _hook(allow_pickle):
+    return _decode_trusted if allow_pickle else decode
+
+
+PACK_KWARGS = dict(default=_encode)
+UNPACK_KWARGS = dict(strict_map_key=False, raw=False)
+
+
+def make_packer(**kwargs):
+    """
+    Create a ``msgpack.Packer`` that encodes numpy values like datadings.
+
+    Parameters:
+        kwargs: further arguments for ``msgpack.Packer``
+
+    Returns:
+        Packer
+    """
+    return _msgpack.Packer(**{**PACK_KWARGS, **kwargs})
+
+
+def make_unpacker(file_like=None, allow_pickle=False, **kwargs):
+    """
+    Create a ``msgpack.Unpacker`` that decodes numpy values safely.
+
+    Parameters:
+        file_like: optional stream to read from
+        allow_pickle: allow pickled object arrays (trusted files only)
+        kwargs: further arguments for ``msgpack.Unpacker``
+
+    Returns:
+        Unpacker
+    """
+    options = {**UNPACK_KWARGS, 'object_hook': _hook(allow_pickle), **kwargs}
+    return _msgpack.Unpacker(file_like, **options)
+
+
+def pack(o, stream, **kwargs):
+    """Pack object ``o`` and write it to ``stream``."""
+    stream.write(packb(o, **kwargs))
+
+
+def packb(o, **kwargs):
+    """Pack object ``o`` and return the bytes."""
+    return _msgpack.packb(o, **{**PACK_KWARGS, **kwargs})
+
+
+def unpack(stream, allow_pickle=False, **kwargs):
+    """Unpack one object from ``stream`` (reads all of it)."""
+    return unpackb(stream.read(), allow_pickle=allow_pickle, **kwargs)
+
+
+def unpackb(packed, allow_pickle=False, **kwargs):
+    """
+    Unpack one object from bytes.
+
+    Parameters:
+        packed: bytes-like object holding exactly one message
+        allow_pickle: allow pickled object arrays (trusted files only)
+        kwargs: further arguments for ``msgpack.unpackb``
+
+    Returns:
+        the unpacked object
+
+    Raises:
+        UnsafeDataError: pickled or object-dtype data without opt-in
+        DecodeError: malformed numpy description
+        ValueError: malformed msgpack data (``msgpack`` exceptions)
+    """
+    options = {**UNPACK_KWARGS, 'object_hook': _hook(allow_pickle), **kwargs}
+    return _msgpack.unpackb(packed, **options)
+
+
+# fast path used by the readers: one partial, no per-call dict merging
+fast_unpackb = partial(_msgpack.unpackb, strict_map_key=False, raw=False, object_hook=decode)

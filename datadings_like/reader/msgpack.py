@@ -1,0 +1,541 @@
+"""Read datasets in the datadings msgpack format, sequentially or at random."""
+from functools import cached_property
+from itertools import islice
+from operator import length_hint
+from pathlib import Path
+from typing import Union
+import mmap
+import warnings
+
+import msgpack
+import numpy as np
+
+from ..errors import DatasetError
+from ..index import SUFFIX_FILTER
+from ..index import SUFFIX_KEY_HASHES
+from ..index import SUFFIX_KEYS
+from ..index import SUFFIX_LEGACY_INDEX
+from ..index import SUFFIX_OFFSETS
+from ..index import hash_keys
+from ..index import keys_len
+from ..index import legacy_index_len
+from ..index import legacy_load_index
+from ..index import load_filter
+from ..index import load_key_hashes
+from ..index import load_keys
+from ..index import load_offsets
+from ..index import offsets_len
+from ..msgpack import UnsafeDataError
+from ..msgpack import decode
+from ..msgpack import _decode_trusted
+from ..tools import hash_md5hex
+from ..tools import hash_string
+from ..tools import load_md5file
+from ..tools import path_append
+from .reader import Reader
+
+__all__ = ('MsgpackReader',)
+
+# sequential iteration converts this many offsets to Python ints at once;
+# with mmap nothing is read ahead, so bigger chunks cost no extra memory
+_MIN_CHUNK = 4096
+# lookups by key scan the hash array linearly (cheap once) until this many
+# were made; then a sorted copy makes further lookups O(log n)
+_LINEAR_LOOKUPS = 4
+
+
+class MsgpackReader(Reader):
+    """
+    Reader for msgpack files in the datadings format.
+
+    Needs at least data and index file. For example, if the dataset file is
+    ``some_dir/dataset.msgpack``, the reader loads the index from
+    ``some_dir/dataset.msgpack.offsets`` (and ``.keys``, ``.key_hashes``,
+    ``.filter``), or from the legacy ``some_dir/dataset.msgpack.index``.
+
+    Opening is cheap: index files are checked for consistency with the data
+    file (sizes and sample counts) and loaded lazily when first needed.
+    Data is read through ``mmap``; ``copy=False`` gives zero-copy
+    ``memoryview`` objects.
+
+    Can optionally verify the integrity of data and index files if the md5
+    file ``some_dir/dataset.msgpack.md5`` is present.
+
+    Parameters:
+        path: Dataset file to load.
+        buffering: Kept for compatibility with datadings; data is read
+            through ``mmap``, so there is no read buffer.
+        allow_pickle: Decode pickled object arrays. Runs code from the file:
+            only for files you trust.
+
+    Raises:
+        FileNotFoundError: data file or index is missing
+        DatasetError: index does not describe the data file
+    """
+    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor')
+
+    def __init__(self, path: Union[str, Path], buffering=0, allow_pickle=False):
+        self._cursor = None
+        self._pos = 0
+        super().__init__()
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f'{path}: dataset file not found')
+        if path.is_dir():
+            raise IsADirectoryError(f'{path}: is a directory, not a dataset file')
+        self._path = path
+        self._buffering = buffering
+        self._decode = _decode_trusted if allow_pickle else decode
+        self._size = path.stat().st_size
+        offsets_path = path_append(path, SUFFIX_OFFSETS)
+        legacy_path = path_append(path, SUFFIX_LEGACY_INDEX)
+        if offsets_path.exists():
+            self._legacy = False
+            self._len = offsets_len(offsets_path)
+            self._check_new_index(offsets_path)
+        elif legacy_path.exists():
+            self._legacy = True
+            self._len = legacy_index_len(legacy_path)
+        else:
+            raise FileNotFoundError(
+                f'{path}: no index found; looked for {offsets_path.name} '
+                f'and {legacy_path.name} (rebuild it with datadings-index)'
+            )
+
+    def _check_new_index(self, offsets_path):
+        n = self._len
+        with open(offsets_path, 'rb') as f:
+            f.seek(-8, 2)
+            last = int.from_bytes(f.read(8), 'big')
+        if last != self._size:
+            raise DatasetError(
+                f'{self._path}: index does not match data file: the offsets end '
+                f'at byte {last}, but the file has {self._size} bytes'
+            )
+        keys_path = path_append(self._path, SUFFIX_KEYS)
+        if keys_path.exists():
+            k = keys_len(keys_path)
+            if k != n:
+                raise DatasetError(
+                    f'{self._path}: index files disagree: {offsets_path.name} '
+                    f'lists {n} samples, {keys_path.name} {k}'
+                )
+        else:
+            warnings.warn(f'{keys_path} not found, keys are not available')
+        hashes_path = path_append(self._path, SUFFIX_KEY_HASHES)
+        if hashes_path.exists():
+            size = hashes_path.stat().st_size
+            if size != 8 * (n + 1):
+                raise DatasetError(
+                    f'{self._path}: index files disagree: {offsets_path.name} '
+                    f'lists {n} samples, {hashes_path.name} has {size} bytes '
+                    f'instead of {8 * (n + 1)}'
+                )
+
+    # ----------------------------------------------------------------- state
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def path(self) -> Path:
+        """Path of the data file."""
+        return self._path
+
+    @property
+    def _i(self):
+        cursor = self._cursor
+        if cursor is None:
+            return self._pos
+        base, starts, count = cursor
+        return base + count - length_hint(starts)
+
+    @_i.setter
+    def _i(self, value):
+        self._cursor = None
+        self._pos = value
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._do_not_copy:
+            state.pop(name, None)
+        state['_cursor'] = None
+        state['_pos'] = self._i
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._cursor = None
+
+    def __copy__(self):
+        reader = super().__copy__()
+        reader._cursor = None
+        reader._pos = self._i
+        return reader
+
+    def _close(self):
+        self.__dict__.pop('_view', None)
+        mm = self.__dict__.pop('_mm', None)
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:
+                # zero-copy samples still point into the map; it is
+                # released when the last of them is gone
+                pass
+        fileobj = self.__dict__.pop('_fileobj', None)
+        if fileobj is not None:
+            fileobj.close()
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self._close()
+
+    def __del__(self):
+        try:
+            self._close()
+        except Exception:
+            pass
+
+    # ---------------------------------------------------------- lazy loading
+
+    @cached_property
+    def _mm(self):
+        fileobj = open(self._path, 'rb')
+        self._fileobj = fileobj
+        size = self._path.stat().st_size
+        if size != self._size:
+            raise DatasetError(f'{self._path}: data file changed size since it was opened')
+        if size == 0:
+            return b''
+        return mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
+
+    @cached_property
+    def _view(self):
+        return memoryview(self._mm)
+
+    @cached_property
+    def _legacy_index(self):
+        keys, offsets = legacy_load_index(self._path)
+        if offsets[-1] != self._size:
+            raise DatasetError(f'{self._path}: legacy index does not match data file size')
+        return keys, offsets
+
+    @cached_property
+    def _offsets(self):
+        """Sample offsets as native uint64 array (n + 1 entries)."""
+        if self._legacy:
+            offsets = np.array(self._legacy_index[1], dtype=np.uint64)
+        else:
+            offsets = load_offsets(self._path)
+        if len(offsets) != self._len + 1 or int(offsets[-1]) != self._size:
+            raise DatasetError(f'{self._path}: index does not match data file')
+        return offsets
+
+    @cached_property
+    def _off(self):
+        # memoryview indexing returns Python ints (fast, no numpy scalars)
+        return memoryview(self._offsets)
+
+    @cached_property
+    def _keys(self):
+        if self._legacy:
+            keys = self._legacy_index[0]
+        else:
+            try:
+                keys = load_keys(self._path)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f'{self._path}: keys file {path_append(self._path, SUFFIX_KEYS).name} '
+                    'not found (rebuild the index with datadings-index)'
+                ) from None
+        if len(keys) != self._len:
+            raise DatasetError(f'{self._path}: keys file lists {len(keys)} keys, '
+                               f'the index {self._len} samples')
+        return keys
+
+    @cached_property
+    def _hashes(self):
+        """Salt and key hashes (native uint64) in sample order."""
+        try:
+            if self._legacy:
+                raise FileNotFoundError
+            salt, hashes = load_key_hashes(self._path)
+        except FileNotFoundError:
+            salt, hashes = hash_keys(self._keys)
+            hashes = hashes.astype(np.uint64)
+        if len(hashes) != self._len:
+            raise DatasetError(f'{self._path}: key hashes file lists {len(hashes)} '
+                               f'keys, the index {self._len} samples')
+        return salt, hashes
+
+    @cached_property
+    def _sorted_hashes(self):
+        _, hashes = self._hashes
+        order = np.argsort(hashes, kind='stable')
+        return hashes[order], order
+
+    @cached_property
+    def _filter(self):
+        if self._legacy or not path_append(self._path, SUFFIX_FILTER).exists():
+            return None
+        return load_filter(self._path)
+
+    # --------------------------------------------------------------- lookups
+
+    _lookups = 0
+
+    def _lookup(self, key):
+        """Index of key, or -1."""
+        if type(key) is not str:
+            return -1
+        salt, hashes = self._hashes
+        h = np.uint64(hash_string(key, salt))
+        if self._lookups < _LINEAR_LOOKUPS:
+            self._lookups += 1
+            found = np.flatnonzero(hashes == h)
+            return int(found[0]) if len(found) else -1
+        sorted_hashes, order = self._sorted_hashes
+        pos = int(np.searchsorted(sorted_hashes, h))
+        if pos < len(sorted_hashes) and sorted_hashes[pos] == h:
+            return int(order[pos])
+        return -1
+
+    def find_index(self, key):
+        """
+        Returns the index of the sample with the given key.
+
+        Raises:
+            KeyError: no sample has this key
+        """
+        index = self._lookup(key)
+        if index < 0:
+            raise KeyError(key)
+        return index
+
+    def __contains__(self, key):
+        bloom = self._filter
+        if bloom is not None and type(key) is str and key not in bloom:
+            return False
+        return self._lookup(key) >= 0
+
+    def find_key(self, index):
+        """
+        Returns the key of the sample with the given index.
+
+        Raises:
+            IndexError: index out of range
+        """
+        return self._keys[self._normalize_index(index)]
+
+    def keys(self):
+        """Returns the list of all sample keys in order."""
+        return list(self._keys)
+
+    # ---------------------------------------------------------------- access
+
+    def _error(self, index, exc):
+        cls = UnsafeDataError if isinstance(exc, UnsafeDataError) else DatasetError
+        return cls(f'{self._path}: sample {index} cannot be decoded: {exc}')
+
+    def _unpack(self, data, index):
+        try:
+            return msgpack.unpackb(data, strict_map_key=False, object_hook=self._decode)
+        except Exception as exc:
+            raise self._error(index, exc) from exc
+
+    def get(self, index, yield_key=False, raw=False, copy=True):
+        """
+        Returns sample at given index.
+
+        ``copy=False`` allows the reader to use zero-copy mechanisms.
+        Data may be returned as ``memoryview`` objects rather than ``bytes``.
+
+        Parameters:
+            index: Index of the sample
+            yield_key: If True, returns (key, sample)
+            raw: If True, returns sample as msgpacked message
+            copy: if False, allow the reader to return data as
+                  ``memoryview`` objects instead of ``bytes``
+
+        Returns:
+            Sample as index.
+
+        Raises:
+            IndexError: index out of range
+            DatasetError: sample cannot be decoded
+            UnsafeDataError: sample holds pickled or object-dtype data
+        """
+        n = self._len
+        if index < 0:
+            index += n
+        if index < 0 or index >= n:
+            raise IndexError(f'index {index} out of range for length {n} reader')
+        off = self._off
+        a = off[index]
+        b = off[index + 1]
+        if raw:
+            data = self._mm[a:b] if copy else self._view[a:b]
+        else:
+            data = self._unpack(self._view[a:b], index)
+        if yield_key:
+            return self._keys[index], data
+        return data
+
+    def _samples(self, start, stop, raw, copy):
+        """Iterator over samples start..stop-1 and the iterator whose
+        remaining length tells how many were consumed."""
+        pos = self._off[start:stop + 1].tolist()
+        starts = iter(pos)
+        bounds = map(slice, starts, islice(pos, 1, None))
+        if raw:
+            source = self._mm if copy else self._view
+            return map(source.__getitem__, bounds), starts
+        view = self._view
+        unpackb = msgpack.unpackb
+        hook = self._decode
+
+        def unpack(s):
+            return unpackb(view[s], strict_map_key=False, object_hook=hook)
+        return map(unpack, bounds), starts
+
+    def slice(self, start, stop=None, yield_key=False, raw=False, copy=True):
+        """
+        Returns a generator of samples selected by the given slice.
+
+        Parameters:
+            start: start index of slice
+            stop: stop index of slice
+            yield_key: if True, yield (key, sample)
+            raw: if True, returns sample as msgpacked message
+            copy: if False, allow the reader to return data as
+                  ``memoryview`` objects instead of ``bytes``
+
+        Returns:
+            Iterator of selected samples
+        """
+        start, stop, _ = slice(start, stop).indices(self._len)
+        return self._slice_gen(start, max(start, stop), yield_key, raw, copy)
+
+    def _slice_gen(self, start, stop, yield_key, raw, copy):
+        samples, starts = self._samples(start, stop, raw, copy)
+        if yield_key:
+            samples = zip(self._keys[start:stop], samples)
+        try:
+            yield from samples
+        except Exception as exc:
+            index = start + (stop - start) - length_hint(starts)
+            raise self._error(index, exc) from exc
+
+    def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
+        chunk_size = max(chunk_size, _MIN_CHUNK)
+        keys = self._keys if yield_key else None
+        self._i = start
+        cursor = None
+        a = start
+        try:
+            while a < stop:
+                b = min(a + chunk_size, stop)
+                samples, starts = self._samples(a, b, raw, copy)
+                if keys is not None:
+                    samples = zip(keys[a:b], samples)
+                # the current index is derived from how far ``starts`` has
+                # been consumed: exact, and no Python work per sample
+                cursor = (a, starts, b - a + 1)
+                self._cursor = cursor
+                try:
+                    yield from samples
+                except Exception as exc:
+                    index = a + (b - a + 1) - length_hint(starts) - 1
+                    raise self._error(max(a, index), exc) from exc
+                a = b
+        finally:
+            if cursor is not None and self._cursor is cursor:
+                self._i = min(self._i, stop)
+
+    def _gather(self, indices, yield_key=False, raw=False, copy=True):
+        """Iterator over the samples at the given indices (an int array)."""
+        indices = np.asarray(indices, dtype=np.intp)
+        offsets = self._offsets
+        bounds = map(slice, offsets[indices].tolist(), offsets[indices + 1].tolist())
+        if raw:
+            source = self._mm if copy else self._view
+            samples = map(source.__getitem__, bounds)
+        else:
+            view = self._view
+            unpackb = msgpack.unpackb
+            hook = self._decode
+
+            def unpack(s):
+                return unpackb(view[s], strict_map_key=False, object_hook=hook)
+            samples = map(unpack, bounds)
+        if yield_key:
+            keys = self._keys
+            samples = zip(map(keys.__getitem__, indices.tolist()), samples)
+        return samples
+
+    # ---------------------------------------------------------- verification
+
+    def _md5_entry(self, path):
+        md5_path = path_append(self._path, '.md5')
+        hashes = load_md5file(md5_path)
+        try:
+            return hashes[path.name]
+        except KeyError:
+            raise DatasetError(f'{md5_path}: has no entry for {path.name}') from None
+
+    def verify_data(self, read_size=512 * 1024, progress=False):
+        """
+        Hash the dataset file and verify against the md5 file.
+
+        Parameters:
+            read_size: Read-ahead size in bytes.
+            progress: display progress
+
+        Returns:
+            True if verification was successful.
+
+        Raises:
+            FileNotFoundError: md5 file is missing
+            DatasetError: md5 file lists no hash for the data file
+        """
+        expected = self._md5_entry(self._path)
+        return hash_md5hex(self._path, read_size, progress) == expected
+
+    def index_files(self):
+        """Returns the paths of the index files this dataset has."""
+        if self._legacy:
+            return [path_append(self._path, SUFFIX_LEGACY_INDEX)]
+        suffixes = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
+        return [p for p in (path_append(self._path, s) for s in suffixes) if p.exists()]
+
+    def verify_index(self, read_size=512 * 1024, progress=False):
+        """
+        Hash the index files and verify against the md5 file.
+        Checks every index file listed in the md5 file, new style or legacy.
+
+        Parameters:
+            read_size: Read-ahead size in bytes.
+            progress: display progress
+
+        Returns:
+            True if verification was successful.
+
+        Raises:
+            FileNotFoundError: md5 file is missing
+        """
+        md5_path = path_append(self._path, '.md5')
+        hashes = load_md5file(md5_path)
+        index_names = {p.name for p in self.index_files()}
+        index_names.update(
+            name for name in hashes
+            if name != self._path.name and name.startswith(self._path.name + '.')
+        )
+        if not index_names:
+            return False
+        for name in sorted(index_names):
+            path = self._path.with_name(name)
+            if name not in hashes or not path.exists():
+                return False
+            if hash_md5hex(path, read_size, progress) != hashes[name]:
+                return False
+        return True

@@ -1,0 +1,453 @@
+"""
+A collection of useful helper functions to create argument parsers.
+Using pre-defined arguments ensures that arguments are consistent
+across different tools in datadings_like.
+
+All helper functions in this module follow the convention that a
+function called ``argument_indir`` adds the ``indir`` argument to the
+given parser, including additional configuration and help text.
+
+Note:
+    Any of the default arguments given by the ``argument_*`` functions can
+    be overwritten. For example, ``argument_shuffle`` defines
+    ``choices = ['yes', 'no']``. If those are too formal for your liking,
+    you can also use ``argument_shuffle(parser, choices=['yeah', 'naw'])``.
+    But please don't.
+"""
+import argparse
+import os
+
+__all__ = (
+    'MinMaxAction',
+    'YesNoAction',
+    'argument_calculate_weights',
+    'argument_indir',
+    'argument_infile',
+    'argument_no_confirm',
+    'argument_outdir',
+    'argument_outfile',
+    'argument_outfile_positional',
+    'argument_outfiles',
+    'argument_quiet',
+    'argument_seed',
+    'argument_shuffle',
+    'argument_skip_verification',
+    'argument_threads',
+    'make_parser',
+    'make_parser_simple',
+)
+
+
+class MinMaxAction(argparse.Action):
+    """
+    Action to clamp value between given min and max values.
+    Create subclass to set ``min_value`` and ``max_value``::
+
+        class Action(MinMaxAction):
+            min_value = 1
+            max_value = 7
+
+        parser.add_argument('onetoseven', action=Action)
+    """
+    min_value = None
+    max_value = None
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if self.min_value is not None:
+            values = max(self.min_value, values)
+        if self.max_value is not None:
+            values = min(self.max_value, values)
+        setattr(namespace, self.dest, values)
+
+
+class YesNoAction(argparse.Action):
+    """
+    Action like ``store_true`` that checks if ``value == yes``.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values == 'yes')
+
+
+def _add(parser, defaults, args, kwargs):
+    names = args or defaults.pop('names')
+    defaults.pop('names', None)
+    defaults.update(kwargs)
+    return parser.add_argument(*names, **defaults)
+
+
+def argument_indir(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            'indir',
+            type=str,
+            default='.',
+            metavar='INDIR',
+            help='Directory that contains dataset source files.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('indir',), type=str, default='.', metavar='INDIR', nargs='?',
+        help='Directory that contains dataset source files (default: .).',
+    ), args, kwargs)
+
+
+def argument_outdir(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '-o', '--outdir',
+            type=str,
+            default=None,
+            metavar='PATH',
+            help='Output directory. Defaults to indir.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('-o', '--outdir'), type=str, default=None, metavar='PATH',
+        help='Output directory. Defaults to indir.',
+    ), args, kwargs)
+
+
+def argument_no_confirm(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '-y', '--no-confirm',
+            dest='no_confirm',
+            action='store_true',
+            help="Don't require user interaction.",
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('-y', '--no-confirm'), dest='no_confirm', action='store_true',
+        help="Don't require user interaction: overwrite existing output files.",
+    ), args, kwargs)
+
+
+def argument_skip_verification(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '-s', '--skip-verification',
+            action='store_true',
+            help='Skip verification of source files.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('-s', '--skip-verification'), action='store_true',
+        help='Skip verification of source files.',
+    ), args, kwargs)
+
+
+def argument_shuffle(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '--shuffle',
+            default='yes',
+            choices=['yes', 'no'],
+            action=YesNoAction,
+            help='Write samples in random order. (default: yes)',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    defaults = dict(
+        names=('--shuffle',), default='yes', choices=['yes', 'no'],
+        action=YesNoAction, help='Write samples in random order. (default: yes)',
+    )
+    defaults.update(kwargs)
+    # store the default like the action would: a bool
+    parser.set_defaults(**{(defaults.get('dest') or 'shuffle'): defaults['default'] == 'yes'})
+    return _add(parser, defaults, args, {})
+
+
+def argument_calculate_weights(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '--calculate-weights',
+            action='store_true',
+            help='Calculate median-frequency class weights.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('--calculate-weights',), action='store_true',
+        help='Calculate median-frequency class weights.',
+    ), args, kwargs)
+
+
+def argument_infile(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            'infile',
+            type=str,
+            default=None,
+            help='Input file.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('infile',), type=str, default=None, help='Input file.',
+    ), args, kwargs)
+
+
+def argument_outfile(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '-o', '--outfile',
+            type=str,
+            default=None,
+            metavar='PATH',
+            help='Output file.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('-o', '--outfile'), type=str, default=None, metavar='PATH',
+        help='Output file.',
+    ), args, kwargs)
+
+
+def argument_outfile_positional(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            'outfile',
+            type=str,
+            help='Output file.',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(names=('outfile',), type=str, help='Output file.'), args, kwargs)
+
+
+def argument_outfiles(parser, *args, **kwargs):
+    """
+    Add the following argument to the given ``ArgumentParser``::
+
+        parser.add_argument(
+            '-o', '--outfiles',
+            type=str,
+            default=None,
+            metavar='PATH',
+            help='Output files.',
+            nargs='+',
+        )
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+                Can override keyword arguments specified above.
+    """
+    return _add(parser, dict(
+        names=('-o', '--outfiles'), type=str, default=None, metavar='PATH',
+        nargs='+', help='Output files.',
+    ), args, kwargs)
+
+
+def argument_quiet(parser, *args, **kwargs):
+    """
+    Add ``-q/--quiet``: no progress bars, no chatter on stderr.
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+    """
+    return _add(parser, dict(
+        names=('-q', '--quiet'), action='store_true',
+        help='Do not show progress bars.',
+    ), args, kwargs)
+
+
+def argument_seed(parser, *args, **kwargs):
+    """
+    Add ``--seed``: random seed for a reproducible result.
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+    """
+    return _add(parser, dict(
+        names=('--seed',), type=int, default=None, metavar='INT',
+        help='Random seed; the same seed gives the same result.',
+    ), args, kwargs)
+
+
+def _cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def argument_threads(parser, default=1, max_threads=0):
+    """
+    Add threads argument to parser.
+
+    Parameters:
+        parser: Argument is added here.
+        default: Default number of threads.
+        max_threads: Maximum number of threads.
+            If >0, use given number.
+            If 0 use ``cpu_count()``.
+            if <0, use ``-max_threads*cpu_count()``
+    """
+    cpus = _cpu_count()
+    if max_threads == 0:
+        max_threads = cpus
+    elif max_threads < 0:
+        max_threads = -max_threads * cpus
+
+    class ThreadsAction(MinMaxAction):
+        min_value = 0
+        max_value = max_threads
+
+        def __call__(self, parser, namespace, values, option_string=None):
+            # 0 means "all CPUs"
+            super().__call__(parser, namespace, values or max_threads, option_string)
+
+    return parser.add_argument(
+        '-t', '--threads',
+        type=int,
+        default=default,
+        action=ThreadsAction,
+        metavar='N',
+        help=f'Number of threads for conversion. 0 uses all available CPUs '
+             f'(at most {max_threads}). (default: {default})',
+    )
+
+
+def make_parser(
+        description,
+        indir=True,
+        outdir=True,
+        no_confirm=True,
+        skip_verification=True,
+        shuffle=True,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs
+) -> argparse.ArgumentParser:
+    """
+    Create an ArgumentParser with a set of common arguments.
+
+    Parameters:
+        description: Description text displayed before arguments.
+            Usually ``__doc__`` is fine.
+        indir: If True, add indir argument.
+        outdir: If True, add outdir argument.
+        no_confirm: If True, add no_confirm argument.
+        skip_verification: If True, add skip_verification argument.
+        shuffle: If True, add shuffle argument.
+        formatter_class: Description formatter, defaults to raw.
+        kwargs: kwargs given to ArgumentParser.
+
+    Returns:
+        ArgumentParser.
+    """
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=formatter_class,
+        **kwargs
+    )
+    if indir:
+        argument_indir(parser)
+    if outdir:
+        argument_outdir(parser)
+    if no_confirm:
+        argument_no_confirm(parser)
+    if skip_verification:
+        argument_skip_verification(parser)
+    if shuffle:
+        argument_shuffle(parser)
+    return parser
+
+
+def make_parser_simple(
+        description,
+        indir=False,
+        outdir=False,
+        no_confirm=False,
+        skip_verification=False,
+        shuffle=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs
+) -> argparse.ArgumentParser:
+    """
+    Same as :py:func:`make_parser`, but add no arguments by default.
+    """
+    return make_parser(
+        description,
+        indir=indir,
+        outdir=outdir,
+        no_confirm=no_confirm,
+        skip_verification=skip_verification,
+        shuffle=shuffle,
+        formatter_class=formatter_class,
+        **kwargs
+    )

@@ -1,0 +1,322 @@
+"""
+Writers create dataset files along with their index and MD5 files.
+
+Writing is atomic: the data file and its sidecars are written under
+temporary names in the destination directory and get their final names
+only when the writer is closed without an exception. An exception inside
+the ``with`` block, a killed process or a full disk leaves no dataset under
+the final name, and an existing dataset there stays intact.
+"""
+from abc import ABCMeta
+from abc import abstractmethod
+from pathlib import Path
+import hashlib
+import os
+import sys
+import tempfile
+
+from .index import SUFFIX_FILTER
+from .index import SUFFIX_KEY_HASHES
+from .index import SUFFIX_KEYS
+from .index import SUFFIX_OFFSETS
+from .index import write_filter
+from .index import write_key_hashes
+from .index import write_keys
+from .index import write_offsets
+from .msgpack import make_packer
+from .tools import hash_md5hex
+from .tools import make_printer
+from .tools import path_append
+from .tools import query_user
+from .tools import stdin_is_interactive
+
+__all__ = ('FileWriter', 'RawWriter', 'Writer')
+
+RESERVED_KEYS = ('nd', 'complex')
+_FLUSH_BYTES = 1 << 20
+_PROGRESS_EVERY = 64
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _confirm_overwrite(path: Path, overwrite: bool):
+    if not path.exists() or overwrite:
+        return
+    if not stdin_is_interactive():
+        raise FileExistsError(
+            f'{path} exists; pass overwrite=True (or -y on the command line) '
+            'to replace it'
+        )
+    answer = query_user(f'{path.name} exists, overwrite?')
+    if answer == 'no':
+        raise FileExistsError(path)
+    if answer == 'abort':
+        raise KeyboardInterrupt(path)
+
+
+class Writer(metaclass=ABCMeta):
+    """
+    Writers can be used to create dataset files along with index
+    and MD5 hash.
+
+    Writer is an abstract class.
+    It cannot be instantiated.
+    Subclasses must implement the abstract write method.
+
+    It is recommended to use writers as context manager in "with" statements::
+
+        with FileWriter('dataset.msgpack') as writer:
+            for sample in samples:
+                writer.write(sample)
+
+    The writer is then automatically closed and index and md5
+    files are written. If the block raises, nothing is written under
+    the final name (see :py:meth:`abort`).
+
+    Important:
+        If ``overwrite`` is ``False``, the user will be prompted to overwrite
+        an existing file. The user can now:
+
+        - Accept to overwrite the file.
+        - Decline, which raises a :py:class:`FileExistsError`.
+          The program should continue as if writing had finished.
+        - Abort, which raises a :py:class:`KeyboardInterrupt`.
+          The program should abort immediately.
+
+        The prompt is shown only when standard input is a terminal;
+        otherwise :py:class:`FileExistsError` is raised at once.
+
+    Parameters:
+        outfile: Path to the dataset file.
+        buffering: Write buffer size in bytes; 0 means the default (1 MiB).
+            Output is always buffered; offsets need no syscalls.
+        overwrite: If outfile exists, force overwriting.
+        kwargs: Keyword arguments for :py:func:`datadings_like.tools.make_printer`,
+            e.g., ``total``, ``desc`` or ``disable``.
+
+    Attributes:
+        written: number of samples written so far
+    """
+
+    def __init__(self, outfile, buffering=0, overwrite=False, **kwargs):
+        outfile = Path(outfile)
+        self._path = outfile
+        outfile.parent.mkdir(parents=True, exist_ok=True)
+        _confirm_overwrite(outfile, overwrite)
+        fd, tmp = tempfile.mkstemp(
+            dir=outfile.parent, prefix=f'.{outfile.name}.', suffix='.tmp'
+        )
+        self._tmp_path = Path(tmp)
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
+        self._outfile = os.fdopen(fd, 'wb', buffering=0)
+        self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
+        self._buffer = []
+        self._buffered = 0
+        self._position = 0
+        self._keys = []
+        self._keys_set = set()
+        self._offsets = [0]
+        self.written = 0
+        self._unreported = 0
+        self._hash = hashlib.md5()
+        self._packer = make_packer()
+        self._closed = False
+        kwargs.setdefault('desc', outfile.name)
+        self._disable = kwargs.get('disable', False)
+        self._printer = make_printer(**kwargs)
+
+    @property
+    def path(self) -> Path:
+        """Final path of the dataset file."""
+        return self._path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        # a writer that was never closed must not leave temporary files
+        if not getattr(self, '_closed', True):
+            self.abort()
+
+    def _flush(self):
+        if self._buffer:
+            chunk = b''.join(self._buffer)
+            self._buffer = []
+            self._buffered = 0
+            self._hash.update(chunk)
+            self._outfile.write(chunk)
+        if self._unreported:
+            self._printer.update(self._unreported)
+            self._unreported = 0
+
+    def _write_data(self, key, packed):
+        if key in self._keys_set:
+            raise ValueError(f'duplicate key {key!r} not allowed ({self._path})')
+        if self._closed:
+            raise ValueError(f'writer for {self._path} is closed')
+        self._keys_set.add(key)
+        self._keys.append(key)
+        self._buffer.append(packed)
+        n = len(packed)
+        self._position += n
+        self._offsets.append(self._position)
+        self._buffered += n
+        self.written += 1
+        self._unreported += 1
+        if self._buffered >= self._flush_bytes:
+            self._flush()
+        elif self._unreported >= _PROGRESS_EVERY:
+            self._printer.update(self._unreported)
+            self._unreported = 0
+
+    def _write(self, key, sample):
+        self._write_data(key, self._packer.pack(sample))
+
+    @abstractmethod
+    def write(self, *args):
+        """
+        Write a sample to the dataset file.
+
+        Parameters:
+            args: Sample data to write.
+        """
+
+    def _sidecar_tmp(self, suffix):
+        return path_append(self._tmp_path, suffix)
+
+    def _temp_files(self):
+        yield self._tmp_path
+        for suffix in (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5'):
+            yield self._sidecar_tmp(suffix)
+
+    def close(self):
+        """
+        Flush and close the dataset file, write index and MD5 files,
+        and move all of them to their final names.
+        If anything fails, temporary files are removed and the final
+        names are left untouched.
+        """
+        if self._closed:
+            return
+        try:
+            self._flush()
+            self._outfile.close()
+            tmp = self._tmp_path
+            paths = [
+                write_offsets(self._offsets, self._sidecar_tmp(SUFFIX_OFFSETS)),
+                write_keys(self._keys, self._sidecar_tmp(SUFFIX_KEYS)),
+                write_key_hashes(self._keys, self._sidecar_tmp(SUFFIX_KEY_HASHES)),
+                write_filter(self._keys, self._sidecar_tmp(SUFFIX_FILTER)),
+            ]
+            name = self._path.name
+            lines = [f'{self._hash.hexdigest()}  {name}\n']
+            for suffix, path in zip(
+                    (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER), paths):
+                lines.append(f'{hash_md5hex(path)}  {name}{suffix}\n')
+            md5_tmp = self._sidecar_tmp('.md5')
+            md5_tmp.write_text(''.join(lines), encoding='utf-8')
+            # sidecars first, data file last: a reader never sees new data
+            # with an old index for longer than the renames take
+            for suffix in (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5'):
+                os.replace(self._sidecar_tmp(suffix), path_append(self._path, suffix))
+            os.replace(tmp, self._path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        self._printer.close()
+        if not self._disable:
+            print(f'{self.written} samples written to {self._path}', file=sys.stderr)
+
+    def abort(self):
+        """
+        Discard everything written so far: close and remove the temporary
+        files. An existing dataset under the final name is left intact.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._outfile.close()
+        except Exception:
+            pass
+        for path in self._temp_files():
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        self._printer.close()
+
+
+def _check_key(key, path):
+    if type(key) is not str:
+        raise TypeError(f'sample key must be str, not {type(key).__name__} ({key!r}; {path})')
+
+
+class RawWriter(Writer):
+    """
+    Writer for raw data. No packing is done.
+    :py:meth:`write` requires ``key`` and ``data`` as arguments, where
+    ``data`` is one complete msgpack message (e.g. from ``raw=True`` reads).
+    """
+
+    def write(self, key, data):
+        """
+        Write a msgpacked sample to the dataset file.
+
+        Parameters:
+            key: unique key of the sample (str)
+            data: the sample as one msgpack message (bytes-like)
+
+        Raises:
+            TypeError: key is not str
+            ValueError: duplicate key
+        """
+        _check_key(key, self._path)
+        if type(data) is not bytes:
+            data = bytes(data)
+        self._write_data(key, data)
+
+
+class FileWriter(Writer):
+    """
+    Writer for file-based datasets.
+    Requires sample dicts with a unique ``"key"`` value.
+    """
+
+    def write(self, sample):
+        """
+        Write a sample to the dataset file.
+
+        Parameters:
+            sample: dict with a unique str ``"key"``
+
+        Raises:
+            TypeError: sample is not a dict or its key is not str
+            ValueError: missing or duplicate key, reserved top-level key
+                (``"nd"``, ``"complex"``)
+        """
+        if type(sample) is not dict and not isinstance(sample, dict):
+            raise TypeError(f'sample must be a dict, not {type(sample).__name__} ({self._path})')
+        try:
+            key = sample['key']
+        except KeyError:
+            raise ValueError(f'sample has no "key" ({self._path})') from None
+        _check_key(key, self._path)
+        if 'nd' in sample or 'complex' in sample:
+            raise ValueError(
+                f'sample {key!r} uses a reserved top-level key '
+                f'({", ".join(repr(k) for k in RESERVED_KEYS if k in sample)}); '
+                f'rename it ({self._path})'
+            )
+        self._write(key, sample)
