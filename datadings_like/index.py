@@ -267,7 +267,7 @@ def legacy_load_index(path: Path) -> Tuple[Sequence[str], Sequence[int]]:
     except Exception as exc:
         raise DatasetError(f'{index_path}: damaged legacy index ({exc})') from None
     if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and type(p[0]) is str and type(p[1]) is int
+            isinstance(p, tuple) and type(p[0]) is str and type(p[1]) is int
             for p in pairs):
         raise DatasetError(f'{index_path}: legacy index is not a map of str keys to int offsets')
     keys = [k for k, _ in pairs]

@@ -72,7 +72,7 @@ class MsgpackReader(Reader):
         FileNotFoundError: data file or index is missing
         DatasetError: index does not describe the data file
     """
-    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor')
+    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_off')
 
     def __init__(self, path: Union[str, Path], buffering=0, allow_pickle=False):
         self._cursor = None

@@ -1,0 +1,36 @@
+"""Shared fixtures: small datasets made by the tests themselves."""
+import numpy as np
+import pytest
+
+from datadings_like.writer import FileWriter
+
+
+def make_samples(n, prefix='s'):
+    """Deterministic samples with bytes, ints, floats and numpy values."""
+    return [
+        {
+            'key': f'{prefix}{i}',
+            'image': bytes([i % 251]) * (i % 7 + 1),
+            'label': i % 10,
+            'value': i * 0.5,
+            'array': np.arange(i % 4, dtype=np.int32),
+        }
+        for i in range(n)
+    ]
+
+
+def write_dataset(path, samples, **kwargs):
+    """Write samples to path with a FileWriter; returns path."""
+    kwargs.setdefault('disable', True)
+    with FileWriter(path, **kwargs) as writer:
+        for sample in samples:
+            writer.write(sample)
+    return path
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Path of a 100-sample dataset and its samples."""
+    samples = make_samples(100)
+    path = write_dataset(tmp_path / 'data.msgpack', samples)
+    return path, samples

@@ -1,0 +1,165 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from datadings_like.reader import (
+    Cycler, MsgpackReader, QuasiShuffler, Range, Repeater, Shuffler,
+)
+from datadings_like.reader.augment import _gather
+
+from conftest import make_samples, write_dataset
+
+
+@pytest.fixture
+def reader(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(100))
+    with MsgpackReader(path) as r:
+        yield r
+
+
+def indices(it):
+    return [int(s['key'][1:]) for s in it]
+
+
+def test_range(reader):
+    r = Range(reader, 10, 20)
+    assert len(r) == 10
+    assert indices(r) == list(range(10, 20))
+    r.seek(5)
+    assert indices(r) == list(range(15, 20))
+    assert indices(r) == list(range(10, 20))
+    assert [k for k, _ in Range(reader, -3).iter(yield_key=True)] == ['s97', 's98', 's99']
+    with pytest.raises(IndexError):
+        Range(reader, 100)
+    with pytest.raises(IndexError):
+        r.seek(10)
+
+
+def test_repeater(reader):
+    r = Repeater(Range(reader, 0, 100), 3)
+    assert len(Repeater(reader, 3)) == 300
+    assert indices(Repeater(reader, 3)) == list(range(100)) * 3
+    rep = Repeater(reader, 2)
+    rep.seek(150)
+    assert indices(rep) == list(range(50, 100))
+    assert Repeater(reader, 0).iter(raw=True) is not None
+    assert list(Repeater(reader, 0)) == []
+
+
+def test_cycler(reader):
+    c = Cycler(reader)
+    assert len(c) == 100
+    got = indices(itertools.islice(c, 250))
+    assert got == (list(range(100)) * 3)[:250]
+    c.seek(205)
+    assert indices(itertools.islice(c, 3)) == [5, 6, 7]
+    raw = next(iter(c.rawiter()))
+    assert isinstance(raw, bytes)
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_shufflers_are_permutations_that_change_per_epoch(reader, cls):
+    s = cls(reader)
+    epoch0 = indices(s)
+    epoch1 = indices(s)
+    assert sorted(epoch0) == list(range(100)) == sorted(epoch1)
+    assert epoch0 != list(range(100))
+    assert epoch0 != epoch1
+    # same seed, same sequence of epochs
+    again = cls(reader)
+    assert indices(again) == epoch0 and indices(again) == epoch1
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_shufflers_seed_and_seek(reader, cls):
+    a = indices(cls(reader, seed=1))
+    b = indices(cls(reader, seed=2))
+    assert a != b
+    s = cls(reader, seed=1)
+    s.seek(30)
+    assert indices(s) == a[30:]
+    s.seek(100 + 5)  # into the second epoch
+    epoch1 = cls(reader, seed=1)
+    indices(epoch1)
+    assert indices(s) == indices(epoch1)[5:]
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_shufflers_yield_key_raw_copy(reader, cls):
+    s = cls(reader)
+    pairs = list(s.iter(yield_key=True, raw=True, copy=False))
+    assert all(isinstance(raw, memoryview) for _, raw in pairs)
+    assert sorted(k for k, _ in pairs) == sorted(f's{i}' for i in range(100))
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_shufflers_stop_and_resume_within_epoch(reader, cls):
+    full = indices(cls(reader))
+    s = cls(reader)
+    first = indices(itertools.islice(s, 40))
+    assert first == full[:40]
+    assert indices(s) == full[40:]
+
+
+def test_shuffler_default_seed_is_len(reader):
+    assert indices(Shuffler(reader)) == indices(Shuffler(reader, seed=100))
+
+
+def test_quasi_shuffler_defaults_and_buffer(reader):
+    q = QuasiShuffler(reader)
+    # buf_size 0.01 of 100 samples = 1, rounded up to a chunk of 16
+    assert q.buf_size == 16 and q.chunk_size == 16 and q.num_chunks == 7
+    assert indices(q) == indices(QuasiShuffler(reader, seed=100 * 16 * 16))
+    q = QuasiShuffler(reader, buf_size=0.5, chunk_size=10)
+    assert q.buf_size == 50
+    assert QuasiShuffler(reader, buf_size=33, chunk_size=10).buf_size == 40
+    with pytest.raises(ValueError):
+        QuasiShuffler(reader, buf_size=0)
+
+
+def test_quasi_shuffler_is_chunk_local(reader):
+    # with a buffer of one chunk, a sample is yielded at most one buffer
+    # length after its chunk started: the order is a local shuffle of chunks
+    q = QuasiShuffler(reader, buf_size=10, chunk_size=10, seed=3)
+    order = q.order()
+    chunks_first_seen = []
+    for i in order.tolist():
+        c = i // 10
+        if c not in chunks_first_seen:
+            chunks_first_seen.append(c)
+    assert sorted(chunks_first_seen) == list(range(10))
+    assert chunks_first_seen != list(range(10))
+    positions = {i: p for p, i in enumerate(order.tolist())}
+    for c in range(10):
+        span = [positions[i] for i in range(c * 10, c * 10 + 10)]
+        assert max(span) - min(span) < 100
+
+
+def test_quasi_shuffler_iter_chunk_size_override(reader):
+    q = QuasiShuffler(reader, chunk_size=16)
+    assert sorted(indices(q.iter(chunk_size=5))) == list(range(100))
+
+
+def test_gather_fallback_for_readers_without_fast_path(reader):
+    class Plain:
+        def get(self, i, yield_key=False, raw=False, copy=True):
+            return reader.get(i, yield_key=yield_key, raw=raw, copy=copy)
+    got = indices(_gather(Plain(), np.array([3, 1, 2]), False, False, True))
+    assert got == [3, 1, 2]
+
+
+def test_augment_context_manager_closes_reader(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5))
+    reader = MsgpackReader(path)
+    with Shuffler(reader) as s:
+        assert len(list(s)) == 5
+    assert '_mm' not in reader.__dict__
+
+
+def test_augments_on_empty_reader(tmp_path):
+    path = write_dataset(tmp_path / 'e.msgpack', [])
+    reader = MsgpackReader(path)
+    assert list(Shuffler(reader)) == []
+    assert list(QuasiShuffler(reader)) == []
+    assert list(Cycler(reader)) == []

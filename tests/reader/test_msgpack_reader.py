@@ -1,0 +1,299 @@
+import copy
+import pickle
+
+import msgpack
+import numpy as np
+import pytest
+
+from datadings_like.errors import DatasetError
+from datadings_like.reader import MsgpackReader
+from datadings_like.writer import FileWriter
+
+from conftest import make_samples, write_dataset
+
+
+def keys(samples):
+    return [s['key'] for s in samples]
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert a[k] == b[k]
+
+
+def test_len_and_iteration(dataset):
+    path, samples = dataset
+    with MsgpackReader(path) as reader:
+        assert len(reader) == 100
+        read = list(reader)
+    assert len(read) == 100
+    for a, b in zip(read, samples):
+        assert_same(a, b)
+
+
+def test_get_getitem_negative_and_out_of_range(dataset):
+    path, samples = dataset
+    reader = MsgpackReader(path)
+    assert reader.get(5)['key'] == 's5'
+    assert reader[5]['key'] == 's5'
+    assert reader[-1]['key'] == 's99'
+    assert reader.get(3, yield_key=True)[0] == 's3'
+    with pytest.raises(IndexError):
+        reader.get(100)
+    with pytest.raises(IndexError):
+        reader[-101]
+
+
+def test_getitem_slices_return_lists(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert keys(reader[2:5]) == ['s2', 's3', 's4']
+    assert keys(reader[95:]) == ['s95', 's96', 's97', 's98', 's99']
+    assert keys(reader[10:20:5]) == ['s10', 's15']
+    assert reader[5:2] == []
+
+
+def test_raw_and_copy(dataset):
+    path, samples = dataset
+    reader = MsgpackReader(path)
+    raw = reader.get(7, raw=True)
+    assert isinstance(raw, bytes)
+    assert msgpack.unpackb(raw)['key'] == 's7'
+    view = reader.get(7, raw=True, copy=False)
+    assert isinstance(view, memoryview) and bytes(view) == raw
+    assert all(isinstance(r, memoryview) for r in reader.iter(raw=True, copy=False))
+    assert all(isinstance(r, bytes) for r in reader.rawiter())
+    offsets = np.fromfile(str(path) + '.offsets', dtype='>u8')
+    data = path.read_bytes()
+    assert [bytes(r) for r in reader.iter(0, raw=True)] == [
+        data[a:b] for a, b in zip(offsets[:-1], offsets[1:])
+    ]
+
+
+def test_iter_start_stop_yield_key_chunks(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert [k for k, _ in reader.iter(10, 13, yield_key=True)] == ['s10', 's11', 's12']
+    assert keys(reader.iter(-2)) == ['s98', 's99']
+    for chunk_size in (1, 3, 16, 1000):
+        assert keys(reader.iter(0, chunk_size=chunk_size)) == [f's{i}' for i in range(100)]
+    with pytest.raises(IndexError):
+        reader.iter(100)
+    with pytest.raises(ValueError):
+        reader.iter(chunk_size=0)
+
+
+def test_slice(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert keys(reader.slice(3, 6)) == ['s3', 's4', 's5']
+    assert keys(reader.slice(98)) == ['s98', 's99']
+    assert [k for k, raw in reader.slice(0, 2, yield_key=True, raw=True)] == ['s0', 's1']
+
+
+def test_iteration_continues_at_current_index_and_wraps(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    it = iter(reader)
+    first = [next(it)['key'] for _ in range(10)]
+    assert first == [f's{i}' for i in range(10)]
+    del it
+    assert reader.next()['key'] == 's10'
+    rest = keys(reader)
+    assert rest[0] == 's11' and rest[-1] == 's99'
+    # at the end: next iteration starts from the beginning
+    assert keys(reader)[:2] == ['s0', 's1']
+
+
+def test_break_mid_iteration_then_resume(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    for i, sample in enumerate(reader):
+        if i == 41:
+            break
+    assert keys(reader)[0] == 's42'
+
+
+def test_next_rawnext_seek(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    reader.seek(50)
+    assert reader.next()['key'] == 's50'
+    assert msgpack.unpackb(reader.rawnext())['key'] == 's51'
+    reader.seek_index(-1)
+    assert reader.next()['key'] == 's99'
+    with pytest.raises(StopIteration):
+        reader.next()
+    reader.seek_key('s20')
+    assert next(reader)['key'] == 's20'
+    with pytest.raises(IndexError):
+        reader.seek(100)
+    with pytest.raises(KeyError):
+        reader.seek_key('nope')
+
+
+def test_find_key_find_index_contains(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    for i in (0, 17, 99, 17, 3, 42, 88, 1, 99):  # beyond the linear-scan lookups
+        assert reader.find_index(f's{i}') == i
+        assert reader.find_key(i) == f's{i}'
+        assert f's{i}' in reader
+    assert reader.find_key(-1) == 's99'
+    assert 'missing' not in reader
+    assert 5 not in reader
+    with pytest.raises(KeyError):
+        reader.find_index('missing')
+    assert reader.keys()[:2] == ['s0', 's1']
+
+
+def test_open_is_lazy(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert '_keys' not in reader.__dict__ and '_offsets' not in reader.__dict__
+    reader.find_index('s3')
+    assert '_keys' not in reader.__dict__
+
+
+def test_pickle_and_copy_keep_position(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    reader.get(0)
+    reader.seek(10)
+    clone = pickle.loads(pickle.dumps(reader))
+    assert clone.next()['key'] == 's10'
+    other = copy.copy(reader)
+    assert other.next()['key'] == 's10'
+    assert reader.next()['key'] == 's10'
+
+
+def test_missing_data_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.msgpack'):
+        MsgpackReader(tmp_path / 'nope.msgpack')
+
+
+def test_missing_index_names_files_looked_for(dataset):
+    path, _ = dataset
+    path.with_name('data.msgpack.offsets').unlink()
+    with pytest.raises(FileNotFoundError, match=r'data\.msgpack\.offsets.*data\.msgpack\.index'):
+        MsgpackReader(path)
+
+
+def test_truncated_data_file_is_detected_on_open(dataset):
+    path, _ = dataset
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    with pytest.raises(DatasetError, match=f'{path}.*offsets end at byte {len(data)}'):
+        MsgpackReader(path)
+
+
+def test_keys_count_mismatch_is_detected_on_open(tmp_path, dataset):
+    path, _ = dataset
+    other = write_dataset(tmp_path / 'other.msgpack', make_samples(3))
+    path.with_name('data.msgpack.keys').write_bytes(other.with_name('other.msgpack.keys').read_bytes())
+    with pytest.raises(DatasetError, match='lists 100 samples.*3'):
+        MsgpackReader(path)
+
+
+def test_key_hashes_size_mismatch_is_detected_on_open(dataset):
+    path, _ = dataset
+    hashes = path.with_name('data.msgpack.key_hashes')
+    hashes.write_bytes(hashes.read_bytes()[:-8])
+    with pytest.raises(DatasetError, match='key_hashes'):
+        MsgpackReader(path)
+
+
+def test_missing_optional_index_files_warn_and_fall_back(dataset):
+    path, _ = dataset
+    path.with_name('data.msgpack.filter').unlink()
+    path.with_name('data.msgpack.key_hashes').unlink()
+    reader = MsgpackReader(path)
+    assert reader.find_index('s42') == 42
+    assert 's42' in reader and 'x' not in reader
+    path.with_name('data.msgpack.keys').unlink()
+    with pytest.warns(UserWarning, match='keys'):
+        reader = MsgpackReader(path)
+    assert reader.get(3)['key'] == 's3'
+    with pytest.raises(FileNotFoundError, match='datadings-index'):
+        reader.find_key(3)
+
+
+def write_legacy(path, samples):
+    """A dataset with only the legacy .index (as datadings < 3 wrote)."""
+    packed = [msgpack.packb(s) for s in samples]
+    path.write_bytes(b''.join(packed))
+    index, pos = {}, 0
+    for s, p in zip(samples, packed):
+        index[s['key']] = pos
+        pos += len(p)
+    path.with_name(path.name + '.index').write_bytes(msgpack.packb(index))
+    return path
+
+
+def test_legacy_index(tmp_path):
+    samples = [{'key': f'k{i}', 'v': i} for i in range(30)]
+    path = write_legacy(tmp_path / 'old.msgpack', samples)
+    reader = MsgpackReader(path)
+    assert len(reader) == 30
+    assert list(reader) == samples
+    assert reader.find_index('k7') == 7 and 'k7' in reader and 'x' not in reader
+    assert reader.find_key(9) == 'k9'
+    assert reader.get(29) == samples[29]
+
+
+def test_legacy_index_not_matching_data(tmp_path):
+    samples = [{'key': f'k{i}', 'v': i} for i in range(5)]
+    path = write_legacy(tmp_path / 'old.msgpack', samples)
+    path.write_bytes(path.read_bytes() + b'\x00')
+    with pytest.raises(DatasetError):
+        MsgpackReader(path).get(4)  # the legacy index has no end offset
+
+
+def test_verify_data_and_index(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert reader.verify_data()
+    assert reader.verify_index()
+    keys_file = path.with_name('data.msgpack.keys')
+    keys_file.write_bytes(keys_file.read_bytes()[:-1] + b'X')
+    assert not reader.verify_index()
+    data = bytearray(path.read_bytes())
+    data[5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not MsgpackReader(path).verify_data()
+
+
+def test_verify_index_legacy(tmp_path):
+    from datadings_like.tools import hash_md5hex
+    samples = [{'key': f'k{i}'} for i in range(5)]
+    path = write_legacy(tmp_path / 'old.msgpack', samples)
+    index = path.with_name('old.msgpack.index')
+    path.with_name('old.msgpack.md5').write_text(
+        f'{hash_md5hex(path)}  old.msgpack\n{hash_md5hex(index)}  old.msgpack.index\n')
+    reader = MsgpackReader(path)
+    assert reader.verify_data() and reader.verify_index()
+    index.write_bytes(index.read_bytes() + b'')
+    path.with_name('old.msgpack.md5').write_text(f'{hash_md5hex(path)}  old.msgpack\n{"0" * 32}  old.msgpack.index\n')
+    assert not reader.verify_index()
+
+
+def test_zero_copy_views_survive_close(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    view = reader.get(1, raw=True, copy=False)
+    reader.close()
+    assert msgpack.unpackb(view)['key'] == 's1'
+
+
+def test_allow_pickle_opt_in(tmp_path):
+    arr = np.array([{'a': 1}, None], dtype=object)
+    with FileWriter(tmp_path / 'obj.msgpack', disable=True) as writer:
+        writer.write({'key': 'o', 'arr': arr})
+    with pytest.raises(ValueError, match='obj.msgpack.*allow_pickle'):
+        MsgpackReader(tmp_path / 'obj.msgpack').get(0)
+    sample = MsgpackReader(tmp_path / 'obj.msgpack', allow_pickle=True).get(0)
+    assert sample['arr'][0] == {'a': 1}

@@ -1,0 +1,237 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import msgpack
+import numpy as np
+import pytest
+
+from datadings_like import writer as writer_module
+from datadings_like.reader import MsgpackReader
+from datadings_like.tools import load_md5file, hash_md5hex
+from datadings_like.writer import FileWriter, RawWriter
+
+from conftest import make_samples, write_dataset
+
+SIDECARS = ('.offsets', '.keys', '.key_hashes', '.filter', '.md5')
+
+
+def dataset_files(path):
+    return [path] + [path.with_name(path.name + s) for s in SIDECARS]
+
+
+def test_writes_all_six_files(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(10))
+    assert all(p.exists() for p in dataset_files(path))
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in dataset_files(path))
+
+
+def test_md5_file_lists_every_file_in_order(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(10))
+    lines = path.with_name('a.msgpack.md5').read_text().splitlines()
+    names = [line.split('  ')[1] for line in lines]
+    assert names == ['a.msgpack'] + ['a.msgpack' + s for s in SIDECARS[:-1]]
+    for name, md5 in load_md5file(path.with_name('a.msgpack.md5')).items():
+        assert hash_md5hex(tmp_path / name) == md5
+
+
+def test_offsets_and_keys_describe_data(tmp_path):
+    samples = make_samples(20)
+    path = write_dataset(tmp_path / 'a.msgpack', samples)
+    offsets = np.fromfile(str(path) + '.offsets', dtype='>u8')
+    assert offsets[0] == 0 and offsets[-1] == path.stat().st_size
+    assert len(offsets) == 21
+    keys = msgpack.unpackb(path.with_name('a.msgpack.keys').read_bytes())
+    assert keys == [s['key'] for s in samples]
+
+
+def test_written_count_and_path(tmp_path):
+    with FileWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        for sample in make_samples(7):
+            writer.write(sample)
+        assert writer.written == 7
+    assert writer.path == tmp_path / 'a.msgpack'
+
+
+def test_small_flush_buffer_gives_same_bytes(tmp_path):
+    samples = make_samples(50)
+    a = write_dataset(tmp_path / 'a.msgpack', samples)
+    b = write_dataset(tmp_path / 'b.msgpack', samples, buffering=10)
+    assert a.read_bytes() == b.read_bytes()
+    assert (tmp_path / 'a.msgpack.offsets').read_bytes() == (tmp_path / 'b.msgpack.offsets').read_bytes()
+
+
+def test_empty_dataset(tmp_path):
+    path = write_dataset(tmp_path / 'empty.msgpack', [])
+    with MsgpackReader(path) as reader:
+        assert len(reader) == 0
+        assert list(reader) == []
+        assert 'x' not in reader
+
+
+def test_duplicate_key_raises_naming_key_and_writes_nothing(tmp_path):
+    path = tmp_path / 'a.msgpack'
+    with pytest.raises(ValueError, match="duplicate key 'dup'"):
+        with FileWriter(path, disable=True) as writer:
+            writer.write({'key': 'dup'})
+            writer.write({'key': 'dup'})
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('sample, error, message', [
+    ([1, 2], TypeError, 'must be a dict'),
+    ({'image': b''}, ValueError, 'no "key"'),
+    ({'key': 3}, TypeError, 'key must be str'),
+    ({'key': b'bytes'}, TypeError, 'key must be str'),
+    ({'key': 'a', 'nd': 1}, ValueError, "reserved top-level key \\('nd'\\)"),
+    ({'key': 'a', 'complex': 1}, ValueError, 'reserved'),
+])
+def test_invalid_samples_are_refused(tmp_path, sample, error, message):
+    with FileWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        with pytest.raises(error, match=message):
+            writer.write(sample)
+        writer.write({'key': 'ok'})
+    with MsgpackReader(tmp_path / 'a.msgpack') as reader:
+        assert [s['key'] for s in reader] == ['ok']
+
+
+def test_raw_writer_checks_key_type(tmp_path):
+    with RawWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        with pytest.raises(TypeError):
+            writer.write(5, msgpack.packb({'key': 5}))
+        writer.write('x', memoryview(msgpack.packb({'key': 'x'})))
+    assert MsgpackReader(tmp_path / 'a.msgpack').get(0) == {'key': 'x'}
+
+
+def test_exception_in_block_leaves_nothing(tmp_path):
+    path = tmp_path / 'a.msgpack'
+    with pytest.raises(RuntimeError):
+        with FileWriter(path, disable=True) as writer:
+            writer.write({'key': 'a'})
+            raise RuntimeError('boom')
+    assert os.listdir(tmp_path) == []
+
+
+def test_exception_keeps_existing_dataset_intact(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5))
+    before = {p.name: p.read_bytes() for p in dataset_files(path)}
+    with pytest.raises(RuntimeError):
+        with FileWriter(path, overwrite=True, disable=True) as writer:
+            writer.write({'key': 'new'})
+            raise RuntimeError('boom')
+    assert {p.name: p.read_bytes() for p in dataset_files(path)} == before
+    assert sorted(os.listdir(tmp_path)) == sorted(before)
+
+
+def test_full_disk_leaves_no_dataset(tmp_path, monkeypatch):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5))
+    before = path.read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    with pytest.raises(OSError, match='No space'):
+        with FileWriter(path, overwrite=True, disable=True, buffering=1) as writer:
+            monkeypatch.setattr(writer._outfile, 'write', no_space, raising=False)
+            writer.write({'key': 'x', 'data': b'1' * 100})
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in dataset_files(path))
+
+
+def test_full_disk_while_writing_index_leaves_no_dataset(tmp_path, monkeypatch):
+    def no_space(keys, path):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(writer_module, 'write_filter', no_space)
+    with pytest.raises(OSError):
+        with FileWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+            writer.write({'key': 'x'})
+    assert os.listdir(tmp_path) == []
+
+
+def test_killed_writer_leaves_no_dataset(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(3))
+    before = path.read_bytes()
+    script = textwrap.dedent(f'''
+        import os, signal, sys
+        from datadings_like.writer import FileWriter
+        w = FileWriter({str(path)!r}, overwrite=True, disable=True, buffering=1)
+        for i in range(1000):
+            w.write({{'key': str(i), 'data': b'x' * 1000}})
+        print('written', flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == -signal.SIGKILL
+    assert 'written' in proc.stdout
+    assert path.read_bytes() == before
+    with MsgpackReader(path) as reader:
+        assert len(reader) == 3
+
+
+def test_non_interactive_existing_file_raises_with_hint(tmp_path, monkeypatch):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    monkeypatch.setattr(writer_module, 'stdin_is_interactive', lambda: False)
+    with pytest.raises(FileExistsError, match='overwrite=True'):
+        FileWriter(path, disable=True)
+
+
+def test_non_interactive_subprocess_does_not_block(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    script = f'from datadings_like.writer import FileWriter; FileWriter({str(path)!r})'
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode != 0
+    assert 'FileExistsError' in proc.stderr and '-y' in proc.stderr
+
+
+@pytest.mark.parametrize('answer, error', [('no', FileExistsError), ('abort', KeyboardInterrupt)])
+def test_interactive_prompt_decline_and_abort(tmp_path, monkeypatch, answer, error):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    before = path.read_bytes()
+    monkeypatch.setattr(writer_module, 'stdin_is_interactive', lambda: True)
+    monkeypatch.setattr(writer_module, 'query_user', lambda question: answer)
+    with pytest.raises(error):
+        FileWriter(path, disable=True)
+    assert path.read_bytes() == before
+    assert not any(name.endswith('.tmp') for name in os.listdir(tmp_path))
+
+
+def test_interactive_prompt_accept_overwrites(tmp_path, monkeypatch):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    monkeypatch.setattr(writer_module, 'stdin_is_interactive', lambda: True)
+    monkeypatch.setattr(writer_module, 'query_user', lambda question: 'yes')
+    write_dataset(path, make_samples(5))
+    assert len(MsgpackReader(path)) == 5
+
+
+def test_overwrite_replaces_dataset(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(10))
+    write_dataset(path, make_samples(4, prefix='new'), overwrite=True)
+    with MsgpackReader(path) as reader:
+        assert [s['key'] for s in reader] == ['new0', 'new1', 'new2', 'new3']
+        assert reader.verify_data() and reader.verify_index()
+
+
+def test_files_get_normal_permissions(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_creates_parent_directories(tmp_path):
+    path = write_dataset(tmp_path / 'x' / 'y' / 'a.msgpack', make_samples(2))
+    assert path.exists()
+
+
+def test_progress_bar_total_and_summary(tmp_path, capsys):
+    with FileWriter(tmp_path / 'a.msgpack', total=3) as writer:
+        for sample in make_samples(3):
+            writer.write(sample)
+    err = capsys.readouterr().err
+    assert '3 samples written' in err
+    assert '100%' in err
