@@ -318,11 +318,14 @@ def write_keys(keys: Sequence[str], path: Path) -> Path:
 
 
 def _hash_all(keys, salt):
-    blake = hashlib.blake2s
-    return np.frombuffer(
-        b''.join([blake(k.encode('utf-8'), salt=salt).digest()[:8] for k in keys]),
-        dtype=_BE_U64,
-    )
+    # copying a salted hash object is cheaper than building one per key
+    new = hashlib.blake2s(salt=salt).copy
+
+    def digest(key):
+        h = new()
+        h.update(key.encode('utf-8'))
+        return h.digest()[:8]
+    return np.frombuffer(b''.join(map(digest, keys)), dtype=_BE_U64)
 
 
 def hash_keys(keys: Sequence[str], max_tries: int = 1000) -> Tuple[bytes, Sequence[int]]:
@@ -346,7 +349,8 @@ def hash_keys(keys: Sequence[str], max_tries: int = 1000) -> Tuple[bytes, Sequen
     for attempt in range(max_tries):
         salt = hash_string_bytes(str(attempt))
         hashes = _hash_all(keys, salt)
-        if len(np.unique(hashes)) == len(hashes):
+        ordered = np.sort(hashes)
+        if not (ordered[1:] == ordered[:-1]).any():
             return salt, hashes
     raise RuntimeError(f'hash collisions after {max_tries} tries; try increasing max_tries')
 

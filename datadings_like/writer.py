@@ -9,6 +9,7 @@ the final name, and an existing dataset there stays intact.
 """
 from abc import ABCMeta
 from abc import abstractmethod
+from itertools import accumulate
 from pathlib import Path
 import hashlib
 import os
@@ -33,8 +34,9 @@ from .tools import stdin_is_interactive
 __all__ = ('FileWriter', 'RawWriter', 'Writer')
 
 RESERVED_KEYS = ('nd', 'complex')
+_MISSING = object()
 _FLUSH_BYTES = 1 << 20
-_PROGRESS_EVERY = 64
+_FLUSH_SAMPLES = 512  # also keeps the progress bar moving for small samples
 
 
 def _umask():
@@ -116,18 +118,19 @@ class Writer(metaclass=ABCMeta):
         self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
         self._buffer = []
         self._buffered = 0
-        self._position = 0
-        self._keys = []
-        self._keys_set = set()
+        self._keys = {}  # insertion-ordered; doubles as the duplicate check
         self._offsets = [0]
-        self.written = 0
-        self._unreported = 0
         self._hash = hashlib.md5()
-        self._packer = make_packer()
+        self._pack = make_packer().pack
         self._closed = False
         kwargs.setdefault('desc', outfile.name)
         self._disable = kwargs.get('disable', False)
         self._printer = make_printer(**kwargs)
+
+    @property
+    def written(self) -> int:
+        """Number of samples written so far."""
+        return len(self._keys)
 
     @property
     def path(self) -> Path:
@@ -149,38 +152,32 @@ class Writer(metaclass=ABCMeta):
             self.abort()
 
     def _flush(self):
-        if self._buffer:
-            chunk = b''.join(self._buffer)
-            self._buffer = []
-            self._buffered = 0
-            self._hash.update(chunk)
-            self._outfile.write(chunk)
-        if self._unreported:
-            self._printer.update(self._unreported)
-            self._unreported = 0
+        buffer = self._buffer
+        if not buffer:
+            return
+        self._buffer = []
+        self._buffered = 0
+        # offsets are derived here, per batch, instead of once per sample
+        ends = accumulate(map(len, buffer), initial=self._offsets[-1])
+        next(ends)
+        self._offsets.extend(ends)
+        chunk = b''.join(buffer)
+        self._hash.update(chunk)
+        self._outfile.write(chunk)
+        self._printer.update(len(buffer))
 
     def _write_data(self, key, packed):
-        if key in self._keys_set:
+        keys = self._keys
+        if key in keys:
             raise ValueError(f'duplicate key {key!r} not allowed ({self._path})')
         if self._closed:
             raise ValueError(f'writer for {self._path} is closed')
-        self._keys_set.add(key)
-        self._keys.append(key)
-        self._buffer.append(packed)
-        n = len(packed)
-        self._position += n
-        self._offsets.append(self._position)
-        self._buffered += n
-        self.written += 1
-        self._unreported += 1
-        if self._buffered >= self._flush_bytes:
+        keys[key] = None
+        buffer = self._buffer
+        buffer.append(packed)
+        self._buffered += len(packed)
+        if self._buffered >= self._flush_bytes or len(buffer) >= _FLUSH_SAMPLES:
             self._flush()
-        elif self._unreported >= _PROGRESS_EVERY:
-            self._printer.update(self._unreported)
-            self._unreported = 0
-
-    def _write(self, key, sample):
-        self._write_data(key, self._packer.pack(sample))
 
     @abstractmethod
     def write(self, *args):
@@ -212,11 +209,12 @@ class Writer(metaclass=ABCMeta):
             self._flush()
             self._outfile.close()
             tmp = self._tmp_path
+            keys = list(self._keys)
             paths = [
                 write_offsets(self._offsets, self._sidecar_tmp(SUFFIX_OFFSETS)),
-                write_keys(self._keys, self._sidecar_tmp(SUFFIX_KEYS)),
-                write_key_hashes(self._keys, self._sidecar_tmp(SUFFIX_KEY_HASHES)),
-                write_filter(self._keys, self._sidecar_tmp(SUFFIX_FILTER)),
+                write_keys(keys, self._sidecar_tmp(SUFFIX_KEYS)),
+                write_key_hashes(keys, self._sidecar_tmp(SUFFIX_KEY_HASHES)),
+                write_filter(keys, self._sidecar_tmp(SUFFIX_FILTER)),
             ]
             name = self._path.name
             lines = [f'{self._hash.hexdigest()}  {name}\n']
@@ -308,15 +306,15 @@ class FileWriter(Writer):
         """
         if type(sample) is not dict and not isinstance(sample, dict):
             raise TypeError(f'sample must be a dict, not {type(sample).__name__} ({self._path})')
-        try:
-            key = sample['key']
-        except KeyError:
-            raise ValueError(f'sample has no "key" ({self._path})') from None
-        _check_key(key, self._path)
+        key = sample.get('key', _MISSING)
+        if type(key) is not str:
+            if key is _MISSING:
+                raise ValueError(f'sample has no "key" ({self._path})')
+            _check_key(key, self._path)
         if 'nd' in sample or 'complex' in sample:
             raise ValueError(
                 f'sample {key!r} uses a reserved top-level key '
                 f'({", ".join(repr(k) for k in RESERVED_KEYS if k in sample)}); '
                 f'rename it ({self._path})'
             )
-        self._write(key, sample)
+        self._write_data(key, self._pack(sample))

@@ -1,4 +1,5 @@
 """Read datasets in the datadings msgpack format, sequentially or at random."""
+from bisect import bisect_right
 from functools import cached_property
 from itertools import islice
 from operator import length_hint
@@ -42,6 +43,7 @@ _MIN_CHUNK = 4096
 # lookups by key scan the hash array linearly (cheap once) until this many
 # were made; then a sorted copy makes further lookups O(log n)
 _LINEAR_LOOKUPS = 4
+_NOTHING = object()
 
 
 class MsgpackReader(Reader):
@@ -147,8 +149,8 @@ class MsgpackReader(Reader):
         cursor = self._cursor
         if cursor is None:
             return self._pos
-        base, starts, count = cursor
-        return base + count - length_hint(starts)
+        base, consumed = cursor
+        return base + consumed()
 
     @_i.setter
     def _i(self, value):
@@ -337,12 +339,6 @@ class MsgpackReader(Reader):
         cls = UnsafeDataError if isinstance(exc, UnsafeDataError) else DatasetError
         return cls(f'{self._path}: sample {index} cannot be decoded: {exc}')
 
-    def _unpack(self, data, index):
-        try:
-            return msgpack.unpackb(data, strict_map_key=False, object_hook=self._decode)
-        except Exception as exc:
-            raise self._error(index, exc) from exc
-
     def get(self, index, yield_key=False, raw=False, copy=True):
         """
         Returns sample at given index.
@@ -368,7 +364,7 @@ class MsgpackReader(Reader):
         n = self._len
         if index < 0:
             index += n
-        if index < 0 or index >= n:
+        if not 0 <= index < n:
             raise IndexError(f'index {index} out of range for length {n} reader')
         off = self._off
         a = off[index]
@@ -376,27 +372,50 @@ class MsgpackReader(Reader):
         if raw:
             data = self._mm[a:b] if copy else self._view[a:b]
         else:
-            data = self._unpack(self._view[a:b], index)
+            try:
+                data = msgpack.unpackb(self._view[a:b], strict_map_key=False,
+                                       object_hook=self._decode)
+            except Exception as exc:
+                raise self._error(index, exc) from exc
         if yield_key:
             return self._keys[index], data
         return data
 
-    def _samples(self, start, stop, raw, copy):
-        """Iterator over samples start..stop-1 and the iterator whose
-        remaining length tells how many were consumed."""
+    def _chunk(self, start, stop, raw, copy):
+        """
+        Samples ``start..stop-1`` as an iterator, plus a function that says
+        how many of them have been consumed and one that checks, once the
+        iterator is exhausted, that the data matched the offsets.
+        No Python code runs per sample.
+        """
         pos = self._off[start:stop + 1].tolist()
-        starts = iter(pos)
-        bounds = map(slice, starts, islice(pos, 1, None))
         if raw:
+            starts = iter(pos)
+            bounds = map(slice, starts, islice(pos, 1, None))
             source = self._mm if copy else self._view
-            return map(source.__getitem__, bounds), starts
-        view = self._view
-        unpackb = msgpack.unpackb
-        hook = self._decode
+            total = len(pos)
+            return (map(source.__getitem__, bounds),
+                    lambda: total - length_hint(starts) - (length_hint(starts) == 0),
+                    None)
+        # one Unpacker decodes the whole chunk: much cheaper than a call
+        # to unpackb per sample
+        unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
+                                    max_buffer_size=max(pos[-1] - pos[0], 1))
+        unpacker.feed(self._view[pos[0]:pos[-1]])
+        first = pos[0]
 
-        def unpack(s):
-            return unpackb(view[s], strict_map_key=False, object_hook=hook)
-        return map(unpack, bounds), starts
+        def consumed():
+            return bisect_right(pos, first + unpacker.tell()) - 1
+
+        def check():
+            extra = next(unpacker, _NOTHING) is not _NOTHING
+            if extra or first + unpacker.tell() != pos[-1]:
+                index = start + consumed()
+                raise DatasetError(
+                    f'{self._path}: sample {index} does not end where the offsets say; '
+                    'data or index is damaged'
+                )
+        return islice(unpacker, stop - start), consumed, check
 
     def slice(self, start, stop=None, yield_key=False, raw=False, copy=True):
         """
@@ -417,14 +436,19 @@ class MsgpackReader(Reader):
         return self._slice_gen(start, max(start, stop), yield_key, raw, copy)
 
     def _slice_gen(self, start, stop, yield_key, raw, copy):
-        samples, starts = self._samples(start, stop, raw, copy)
+        if start >= stop:
+            return
+        samples, consumed, check = self._chunk(start, stop, raw, copy)
         if yield_key:
             samples = zip(self._keys[start:stop], samples)
         try:
             yield from samples
+            if check is not None:
+                check()
+        except DatasetError:
+            raise
         except Exception as exc:
-            index = start + (stop - start) - length_hint(starts)
-            raise self._error(index, exc) from exc
+            raise self._error(start + consumed(), exc) from exc
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
         chunk_size = max(chunk_size, _MIN_CHUNK)
@@ -435,18 +459,21 @@ class MsgpackReader(Reader):
         try:
             while a < stop:
                 b = min(a + chunk_size, stop)
-                samples, starts = self._samples(a, b, raw, copy)
+                samples, consumed, check = self._chunk(a, b, raw, copy)
                 if keys is not None:
                     samples = zip(keys[a:b], samples)
-                # the current index is derived from how far ``starts`` has
-                # been consumed: exact, and no Python work per sample
-                cursor = (a, starts, b - a + 1)
+                # the current index is derived from how much of the chunk
+                # has been consumed: exact, and no Python work per sample
+                cursor = (a, consumed)
                 self._cursor = cursor
                 try:
                     yield from samples
+                    if check is not None:
+                        check()
+                except DatasetError:
+                    raise
                 except Exception as exc:
-                    index = a + (b - a + 1) - length_hint(starts) - 1
-                    raise self._error(max(a, index), exc) from exc
+                    raise self._error(a + consumed(), exc) from exc
                 a = b
         finally:
             if cursor is not None and self._cursor is cursor:

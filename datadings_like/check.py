@@ -1,0 +1,602 @@
+"""
+Checking and repairing datasets, and small helpers the shell tools share.
+
+- :py:func:`scan_data` walks through a data file message by message and
+  returns the start offset and ``"key"`` of every sample (and the file's
+  MD5). It never decodes more than the ``"key"`` value of a sample: all
+  other values are skipped without building Python objects, so a crafted
+  file can neither run code nor make the scanner allocate huge objects.
+- :py:func:`verify_dataset` checks a dataset against its ``.md5`` file and
+  checks that its index describes the data: the offsets parse to whole
+  messages and the keys agree with the samples' ``"key"`` values.
+- :py:func:`write_index` and :py:func:`rebuild_index` (re)create the four
+  index files and the ``.md5`` file atomically: everything is written
+  under temporary names first and renamed only when complete.
+"""
+from pathlib import Path
+from typing import List
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
+import hashlib
+import os
+import tempfile
+
+import msgpack
+import numpy as np
+
+from .errors import DatasetError
+from .index import SUFFIX_FILTER
+from .index import SUFFIX_KEY_HASHES
+from .index import SUFFIX_KEYS
+from .index import SUFFIX_LEGACY_INDEX
+from .index import SUFFIX_OFFSETS
+from .index import legacy_load_index
+from .index import load_filter
+from .index import load_key_hashes
+from .index import load_keys
+from .index import load_offsets
+from .index import write_filter
+from .index import write_key_hashes
+from .index import write_keys
+from .index import write_offsets
+from .tools import hash_md5hex
+from .tools import load_md5file
+from .tools import make_printer
+from .tools import path_append
+from .tools import query_user
+from .tools import stdin_is_interactive
+from .tools.cli import UserError
+
+__all__ = (
+    'INDEX_SUFFIXES',
+    'check_outputs',
+    'confirm_overwrite',
+    'open_dataset',
+    'rebuild_index',
+    'scan_data',
+    'verify_dataset',
+    'write_index',
+)
+
+INDEX_SUFFIXES = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
+_READ_SIZE = 1 << 20
+# limits for the few values the scanner decodes (map keys, the "key" value);
+# skipped values are never built, so they need no limit
+_MAX_LEN = 1 << 16
+_MAX_STR = 1 << 20
+
+
+# ---------------------------------------------------------------- helpers
+
+def open_dataset(path):
+    """
+    Open a dataset file for reading with a user-friendly error if it
+    cannot be opened.
+
+    Returns:
+        :py:class:`~datadings_like.reader.MsgpackReader`
+    """
+    from .reader.msgpack import MsgpackReader
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f'{path}: is a directory, not a dataset file')
+    return MsgpackReader(path)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(infiles: Sequence, outfiles: Sequence):
+    """
+    Refuse outputs that would clobber an input, that are given more than
+    once, or that are directories. Called before anything is written.
+
+    Raises:
+        UserError: with a message naming the offending file
+    """
+    infiles = [Path(p) for p in infiles]
+    outfiles = [Path(p) for p in outfiles]
+    for i, out in enumerate(outfiles):
+        if out.is_dir():
+            raise UserError(f'{out}: output is a directory; give a file name')
+        if not out.name:
+            raise UserError(f'{out}: output needs a file name')
+        for inp in infiles:
+            if _same(inp, out):
+                raise UserError(
+                    f'{out}: input and output are the same file; '
+                    'write to a new file instead'
+                )
+        for other in outfiles[:i]:
+            if _same(other, out):
+                raise UserError(f'{out}: output file given more than once')
+
+
+def check_inputs_distinct(infiles: Sequence):
+    """Refuse the same input file given more than once."""
+    infiles = [Path(p) for p in infiles]
+    for i, path in enumerate(infiles):
+        for other in infiles[:i]:
+            if _same(path, other):
+                raise UserError(f'{path}: input file given more than once')
+
+
+def confirm_overwrite(paths: Sequence, overwrite: bool):
+    """
+    Ask before replacing existing files (only if stdin is a terminal).
+
+    Raises:
+        FileExistsError: files exist, ``overwrite`` is false and the user
+            declined or cannot be asked
+        KeyboardInterrupt: the user chose to abort
+    """
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if not existing or overwrite:
+        return
+    names = ', '.join(p.name for p in existing)
+    if not stdin_is_interactive():
+        raise FileExistsError(
+            f'{existing[0]} exists; pass -y (--no-confirm) to replace {names}'
+        )
+    answer = query_user(f'{names} exist(s), overwrite?')
+    if answer == 'no':
+        raise FileExistsError(f'{existing[0]} exists, not replaced')
+    if answer == 'abort':
+        raise KeyboardInterrupt(str(existing[0]))
+
+
+# --------------------------------------------------------------- scanning
+
+class _HashingFile:
+    """File wrapper that hashes what is read and reports progress."""
+
+    def __init__(self, f, md5, printer):
+        self._f = f
+        self._md5 = md5
+        self._printer = printer
+
+    def read(self, n=-1):
+        data = self._f.read(n)
+        if self._md5 is not None:
+            self._md5.update(data)
+        if data:
+            self._printer.update(len(data))
+        return data
+
+
+def _describe_offset(path, index, start):
+    return f'{path}: sample {index} at byte {start}'
+
+
+def scan_data(path, progress=False, md5=True) -> Tuple[List[str], List[int], Optional[str]]:
+    """
+    Read a data file message by message and collect sample keys and offsets.
+
+    Only the ``"key"`` value of each sample is decoded; everything else
+    is skipped. Plain msgpack is used: no numpy decoding, no pickle.
+
+    Parameters:
+        path: the data file
+        progress: show a progress bar (bytes)
+        md5: also compute the MD5 of the data file (same pass)
+
+    Returns:
+        keys (one per sample), offsets (N + 1, ending with the file size),
+        and the MD5 hex digest of the data file (or None)
+
+    Raises:
+        FileNotFoundError: the file is missing
+        DatasetError: the file is not a sequence of msgpack maps with a
+            str ``"key"`` each (the message says where)
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f'{path}: is a directory, not a dataset file')
+    size = path.stat().st_size
+    digest = hashlib.md5() if md5 else None
+    keys = []
+    offsets = [0]
+    with open(path, 'rb', buffering=0) as f, make_printer(
+        total=size, desc=f'scan {path.name}', disable=not progress,
+        unit='B', unit_scale=True, unit_divisor=1024,
+    ) as printer:
+        unpacker = msgpack.Unpacker(
+            _HashingFile(f, digest, printer),
+            read_size=_READ_SIZE,
+            max_buffer_size=max(size, _READ_SIZE) + _READ_SIZE,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=_MAX_STR,
+            max_bin_len=_MAX_STR,
+            max_array_len=_MAX_LEN,
+            max_map_len=_MAX_LEN,
+            max_ext_len=_MAX_STR,
+        )
+        index = 0
+        start = 0
+        while start < size:
+            try:
+                n = unpacker.read_map_header()
+            except msgpack.OutOfData:
+                raise DatasetError(
+                    f'{_describe_offset(path, index, start)}: file ends in the '
+                    f'middle of a sample ({index} whole samples before it)'
+                ) from None
+            except Exception:
+                raise DatasetError(
+                    f'{_describe_offset(path, index, start)}: not a msgpack map; '
+                    'not a dataset file or damaged'
+                ) from None
+            key = None
+            try:
+                for _ in range(n):
+                    name = unpacker.unpack()
+                    if name == 'key' and key is None:
+                        key = unpacker.unpack()
+                        if type(key) is not str:
+                            raise DatasetError(
+                                f'{_describe_offset(path, index, start)}: "key" is '
+                                f'{type(key).__name__}, not str'
+                            )
+                    else:
+                        unpacker.skip()
+            except DatasetError:
+                raise
+            except msgpack.OutOfData:
+                raise DatasetError(
+                    f'{_describe_offset(path, index, start)}: file ends in the '
+                    f'middle of a sample ({index} whole samples before it)'
+                ) from None
+            except Exception as exc:
+                raise DatasetError(
+                    f'{_describe_offset(path, index, start)}: damaged sample '
+                    f'({type(exc).__name__}: {exc})'
+                ) from None
+            if key is None:
+                raise DatasetError(f'{_describe_offset(path, index, start)}: sample has no "key"')
+            keys.append(key)
+            start = unpacker.tell()
+            offsets.append(start)
+            index += 1
+        if digest is not None:
+            # the unpacker may have stopped reading before EOF (empty file)
+            rest = f.read()
+            digest.update(rest)
+    return keys, offsets, (digest.hexdigest() if digest is not None else None)
+
+
+def _hash_all(keys, salt):
+    blake = hashlib.blake2s
+    return np.array(
+        [int.from_bytes(blake(k.encode('utf-8'), salt=salt).digest()[:8], 'big') for k in keys],
+        dtype=np.uint64,
+    )
+
+
+def _duplicates(keys):
+    seen = set()
+    dups = []
+    for k in keys:
+        if k in seen:
+            dups.append(k)
+        seen.add(k)
+    return dups
+
+
+# ------------------------------------------------------------ index files
+
+def _tmp_name(directory: Path, name: str, suffix: str) -> Path:
+    # the name ends with the suffix, so the index writers use it as it is
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{name}.', suffix=f'.tmp{suffix}')
+    os.close(fd)
+    return Path(tmp)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_index(path, keys: Sequence[str], offsets: Sequence[int],
+                data_md5: Optional[str] = None, outdir=None) -> List[Path]:
+    """
+    Write the four index files and the ``.md5`` file of a dataset.
+
+    All files are first written under temporary names in the output
+    directory, then renamed (index files first, ``.md5`` last). If anything
+    fails, the temporary files are removed and nothing is replaced.
+
+    Parameters:
+        path: the data file
+        keys: sample keys in order
+        offsets: N + 1 sample offsets, ending with the data file size
+        data_md5: MD5 hex digest of the data file; computed if None
+        outdir: where to write; defaults to the data file's directory
+
+    Returns:
+        the paths written, ``.md5`` last
+    """
+    path = Path(path)
+    outdir = Path(outdir) if outdir is not None else path.parent
+    outdir.mkdir(parents=True, exist_ok=True)
+    name = path.name
+    if data_md5 is None:
+        data_md5 = hash_md5hex(path)
+    writers = (write_offsets, write_keys, write_key_hashes, write_filter)
+    temps = {}
+    try:
+        for suffix in INDEX_SUFFIXES + ('.md5',):
+            temps[suffix] = _tmp_name(outdir, name, suffix)
+        for suffix, write in zip(INDEX_SUFFIXES, writers):
+            write(offsets if suffix == SUFFIX_OFFSETS else keys, temps[suffix])
+        lines = [f'{data_md5}  {name}\n']
+        for suffix in INDEX_SUFFIXES:
+            lines.append(f'{hash_md5hex(temps[suffix])}  {name}{suffix}\n')
+        temps['.md5'].write_text(''.join(lines), encoding='utf-8')
+        mode = 0o666 & ~_umask()
+        for tmp in temps.values():
+            os.chmod(tmp, mode)
+        final = []
+        for suffix in INDEX_SUFFIXES + ('.md5',):
+            target = outdir / (name + suffix)
+            os.replace(temps[suffix], target)
+            final.append(target)
+        return final
+    finally:
+        for tmp in temps.values():
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def index_outputs(path, outdir=None) -> List[Path]:
+    """The files :py:func:`write_index` writes for ``path``."""
+    path = Path(path)
+    outdir = Path(outdir) if outdir is not None else path.parent
+    return [outdir / (path.name + s) for s in INDEX_SUFFIXES + ('.md5',)]
+
+
+def rebuild_index(path, progress=False, overwrite=False) -> Tuple[int, List[str]]:
+    """
+    Recreate all index files and the ``.md5`` file of a dataset by scanning
+    its data file.
+
+    Parameters:
+        path: the data file
+        progress: show a progress bar
+        overwrite: replace existing index files without asking
+
+    Returns:
+        number of samples and a list of warnings (e.g. the data file no
+        longer matches an old ``.md5``)
+
+    Raises:
+        DatasetError: the data file cannot be indexed (see :py:func:`scan_data`)
+            or has duplicate keys
+        FileExistsError: index files exist and ``overwrite`` is false
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f'{path}: dataset file not found')
+    confirm_overwrite(index_outputs(path), overwrite)
+    keys, offsets, md5 = scan_data(path, progress=progress)
+    dups = _duplicates(keys)
+    if dups:
+        raise DatasetError(
+            f'{path}: {len(dups)} duplicate key(s), e.g. {dups[0]!r}; '
+            'a dataset needs unique keys'
+        )
+    warnings = []
+    md5_path = path_append(path, '.md5')
+    if md5_path.exists():
+        try:
+            old = load_md5file(md5_path).get(path.name)
+        except (ValueError, UnicodeDecodeError, OSError):
+            old = None
+        if old is not None and old != md5:
+            warnings.append(
+                f'{path}: the data file does not match its old .md5 '
+                '(changed since it was written); the new .md5 describes it as it is now'
+            )
+    write_index(path, keys, offsets, data_md5=md5)
+    return len(keys), warnings
+
+
+# ------------------------------------------------------------ verification
+
+def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: list,
+               required: Sequence[str]):
+    md5_path = path_append(path, '.md5')
+    if not md5_path.exists():
+        problems.append(f'{md5_path.name} is missing (recreate it with datadings-index)')
+        return
+    try:
+        hashes = load_md5file(md5_path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        problems.append(f'{md5_path.name} is damaged ({exc})')
+        return
+    for name in required:
+        if name not in hashes:
+            problems.append(f'{md5_path.name} has no entry for {name}')
+    for name, expected in hashes.items():
+        if '/' in name or name in ('', '.', '..'):
+            problems.append(f'{md5_path.name} lists a file outside the directory: {name!r}')
+            continue
+        file = path.with_name(name)
+        if not file.exists():
+            problems.append(f'{name} is listed in {md5_path.name} but missing')
+            continue
+        if name == path.name and data_md5 is not None:
+            actual = data_md5
+        else:
+            actual = hash_md5hex(file, progress=progress)
+        if actual != expected:
+            problems.append(f'{name} does not match its MD5 in {md5_path.name}')
+
+
+def _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems):
+    offsets = [int(o) for o in offsets]
+    if offsets != scanned_offsets:
+        if len(offsets) != len(scanned_offsets):
+            problems.append(
+                f'index lists {len(offsets) - 1} samples, the data file holds '
+                f'{len(scanned_offsets) - 1}'
+            )
+        else:
+            bad = next(i for i, (a, b) in enumerate(zip(offsets, scanned_offsets)) if a != b)
+            problems.append(
+                f'offset of sample {bad} is {offsets[bad]}, but the sample starts at '
+                f'byte {scanned_offsets[bad]} (offsets do not parse to whole messages)'
+            )
+    if keys is None:
+        return
+    keys = list(keys)
+    if keys != scanned_keys:
+        if len(keys) != len(scanned_keys):
+            problems.append(
+                f'keys file lists {len(keys)} keys, the data file holds '
+                f'{len(scanned_keys)} samples'
+            )
+        else:
+            diff = [i for i, (a, b) in enumerate(zip(keys, scanned_keys)) if a != b]
+            i = diff[0]
+            problems.append(
+                f'{len(diff)} key(s) in the index disagree with the samples\' "key", '
+                f'first at sample {i}: {keys[i]!r} != {scanned_keys[i]!r}'
+            )
+
+
+def verify_dataset(path, progress=False) -> List[str]:
+    """
+    Check a dataset thoroughly.
+
+    - every file listed in the ``.md5`` file exists and matches,
+      and the data and index files are listed;
+    - the data file is a sequence of whole msgpack maps, each with a
+      unique str ``"key"``;
+    - the offsets (or legacy index) point exactly at those messages;
+    - the keys file agrees with the samples' ``"key"`` values, the key
+      hashes match the keys and the Bloom filter contains every key.
+
+    Parameters:
+        path: the data file
+        progress: show progress bars
+
+    Returns:
+        a list of problems, one line each, empty if the dataset is sound
+    """
+    path = Path(path)
+    problems = []
+    if not path.exists():
+        return ['file not found']
+    if path.is_dir():
+        return ['is a directory, not a dataset file']
+
+    offsets_path = path_append(path, SUFFIX_OFFSETS)
+    legacy_path = path_append(path, SUFFIX_LEGACY_INDEX)
+    legacy = not offsets_path.exists() and legacy_path.exists()
+    if not offsets_path.exists() and not legacy:
+        problems.append(
+            f'no index: {offsets_path.name} and {legacy_path.name} are missing '
+            '(rebuild it with datadings-index)'
+        )
+
+    try:
+        scanned_keys, scanned_offsets, data_md5 = scan_data(path, progress=progress)
+    except DatasetError as exc:
+        msg = str(exc)
+        prefix = f'{path}: '
+        problems.append(msg[len(prefix):] if msg.startswith(prefix) else msg)
+        scanned_keys = scanned_offsets = data_md5 = None
+
+    if scanned_keys is not None:
+        dups = _duplicates(scanned_keys)
+        if dups:
+            problems.append(f'{len(dups)} duplicate sample key(s), e.g. {dups[0]!r}')
+
+    required = [path.name]
+    if legacy:
+        required.append(legacy_path.name)
+    else:
+        required += [path.name + s for s in INDEX_SUFFIXES]
+    _check_md5(path, progress, data_md5, problems, required)
+
+    if legacy:
+        try:
+            keys, offsets = legacy_load_index(path)
+        except DatasetError as exc:
+            problems.append(str(exc).replace(f'{legacy_path}: ', f'{legacy_path.name}: '))
+            return problems
+        if scanned_offsets is not None:
+            _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
+        return problems
+
+    if not offsets_path.exists():
+        return problems
+
+    def _short(exc, p):
+        return str(exc).replace(f'{p}: ', f'{p.name}: ')
+
+    try:
+        offsets = load_offsets(path)
+    except DatasetError as exc:
+        problems.append(_short(exc, offsets_path))
+        offsets = None
+    keys = None
+    keys_path = path_append(path, SUFFIX_KEYS)
+    if keys_path.exists():
+        try:
+            keys = load_keys(path)
+        except DatasetError as exc:
+            problems.append(_short(exc, keys_path))
+    else:
+        problems.append(f'{keys_path.name} is missing')
+    if offsets is not None and scanned_offsets is not None:
+        _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
+    elif keys is not None and scanned_keys is not None and keys != scanned_keys:
+        problems.append('keys file disagrees with the samples\' "key" values')
+
+    reference_keys = scanned_keys if scanned_keys is not None else keys
+    hashes_path = path_append(path, SUFFIX_KEY_HASHES)
+    if not hashes_path.exists():
+        problems.append(f'{hashes_path.name} is missing')
+    elif reference_keys is not None:
+        try:
+            salt, hashes = load_key_hashes(path)
+            if len(hashes) != len(reference_keys):
+                problems.append(
+                    f'{hashes_path.name} holds {len(hashes)} hashes for '
+                    f'{len(reference_keys)} samples'
+                )
+            else:
+                expected = _hash_all(reference_keys, salt)
+                if not np.array_equal(expected, hashes):
+                    problems.append(f'{hashes_path.name} does not match the sample keys')
+                elif len(np.unique(hashes)) != len(hashes):
+                    problems.append(f'{hashes_path.name} has colliding hashes')
+        except DatasetError as exc:
+            problems.append(_short(exc, hashes_path))
+
+    filter_path = path_append(path, SUFFIX_FILTER)
+    if not filter_path.exists():
+        problems.append(f'{filter_path.name} is missing')
+    elif reference_keys is not None:
+        try:
+            bloom = load_filter(path)
+            missing = [k for k in reference_keys if k not in bloom]
+            if missing:
+                problems.append(
+                    f'{filter_path.name} lacks {len(missing)} key(s), e.g. {missing[0]!r}'
+                )
+        except DatasetError as exc:
+            problems.append(_short(exc, filter_path))
+    return problems

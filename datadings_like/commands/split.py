@@ -1,0 +1,132 @@
+"""
+Splits one dataset into several smaller ones.
+
+For example two split positions A and B produce three output files:
+
+    [.....file1.....|A|.....file2.....|B|.....file3.....]
+
+File 1 contains samples 0 to A-1.
+File 2 contains samples A to B-1.
+File 3 contains samples B to end of input.
+
+Split positions must increase and lie strictly inside the dataset;
+negative positions count from the end (-1000 puts the last 1000 samples
+into the last file). Output names default to the input name with -0, -1, ...
+appended to the stem (train.msgpack -> train-0.msgpack, train-1.msgpack).
+Samples are copied byte for byte (no re-encoding).
+"""
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..check import check_outputs
+from ..check import open_dataset
+from ..tools.argparse import argument_infile
+from ..tools.argparse import argument_no_confirm
+from ..tools.argparse import argument_outfiles
+from ..tools.argparse import argument_quiet
+from ..tools.argparse import make_parser_simple
+from ..tools.cli import UserError
+from ..tools.cli import run_main
+from ..writer import RawWriter
+
+__all__ = ('default_outfiles', 'entry', 'main', 'normalize_splits', 'split_dataset')
+
+
+def default_outfiles(infile, count):
+    """``dir/name.msgpack`` -> ``dir/name-0.msgpack``, ``dir/name-1.msgpack``, ..."""
+    infile = Path(infile)
+    suffix = infile.suffix
+    stem = infile.name[:-len(suffix)] if suffix else infile.name
+    return [infile.with_name(f'{stem}-{i}{suffix}') for i in range(count)]
+
+
+def normalize_splits(splits, n):
+    """
+    Check split positions against the dataset length ``n`` and turn
+    negative ones into positive ones.
+
+    Raises:
+        UserError: a position is outside 1..n-1 or positions do not increase
+    """
+    result = []
+    for s in splits:
+        pos = s + n if s < 0 else s
+        if not 0 < pos < n:
+            raise UserError(
+                f'split position {s} is outside the dataset: it has {n} samples, '
+                f'positions must be in 1..{n - 1} (or -{n - 1}..-1 from the end)'
+                if n > 1 else
+                f'split position {s}: a dataset with {n} sample(s) cannot be split'
+            )
+        if result and pos <= result[-1]:
+            raise UserError(
+                f'split positions must increase: {s} (sample {pos}) does not come '
+                f'after sample {result[-1]}'
+            )
+        result.append(pos)
+    return result
+
+
+def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
+    """
+    Split a dataset at the given positions.
+
+    All outputs are opened (and existing files confirmed) before anything
+    is written; if anything fails, none of the outputs is created.
+
+    Parameters:
+        infile: dataset to split
+        outfiles: output files, one more than splits; None for the defaults
+        splits: split positions (sample indices; negative from the end)
+        overwrite: replace existing outputs without asking
+        quiet: no progress bars
+
+    Returns:
+        list of (outfile, number of samples)
+    """
+    if not splits:
+        raise UserError('give at least one split position')
+    if outfiles is None:
+        outfiles = default_outfiles(infile, len(splits) + 1)
+    outfiles = [Path(p) for p in outfiles]
+    if len(outfiles) != len(splits) + 1:
+        raise UserError(
+            f'{len(splits)} split position(s) make {len(splits) + 1} files, '
+            f'but {len(outfiles)} output file(s) were given'
+        )
+    check_outputs([infile], outfiles)
+    with open_dataset(infile) as reader:
+        n = len(reader)
+        bounds = [0] + normalize_splits(splits, n) + [n]
+        parts = list(zip(bounds, bounds[1:]))
+        with ExitStack() as stack:
+            writers = [
+                stack.enter_context(RawWriter(
+                    out, overwrite=overwrite, total=b - a, disable=quiet,
+                ))
+                for out, (a, b) in zip(outfiles, parts)
+            ]
+            for writer, (a, b) in zip(writers, parts):
+                write = writer.write
+                for key, data in reader.iter(start=a, stop=b, raw=True, yield_key=True):
+                    write(key, data)
+        return [(out, b - a) for out, (a, b) in zip(outfiles, parts)]
+
+
+def main(argv=None):
+    parser = make_parser_simple(__doc__, prog='datadings-split')
+    argument_infile(parser, help='File to split.')
+    parser.add_argument('split', type=int, nargs='+', help='Index where infile is split.')
+    argument_outfiles(parser)
+    argument_no_confirm(parser)
+    argument_quiet(parser)
+    args = parser.parse_args(argv)
+    split_dataset(args.infile, args.outfiles, args.split, args.no_confirm, quiet=args.quiet)
+
+
+def entry():
+    run_main(main, prog='datadings-split')
+
+
+if __name__ == '__main__':
+    entry()

@@ -1,0 +1,363 @@
+"""Tests for datadings_like.reader.directory."""
+import os
+import pickle
+
+import pytest
+
+from datadings_like.msgpack import unpackb
+from datadings_like.reader import DirectoryReader
+from datadings_like.reader import MsgpackReader
+from datadings_like.reader.directory import check_included
+from datadings_like.reader.directory import glob_pattern
+from datadings_like.reader.directory import yield_directory
+from datadings_like.reader.directory import yield_file
+from datadings_like.writer import FileWriter
+
+FILES = {
+    'a/a1': b'content of a1',
+    'a/a2': b'content of a2',
+    'a/sub/s1.png': b'content of s1',
+    'b/b1.jpg': b'content of b1',
+    'b/b10.jpg': b'content of b10',
+    'b/b2.jpg': b'content of b2',
+    '10/x.jpg': b'content of x',
+    '2/y.jpg': b'content of y',
+    'a/.hidden': b'hidden file',
+    '.git/config': b'hidden dir',
+}
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / 'yourdataset'
+    for name, data in FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def keys(reader):
+    return [s['key'] for s in reader]
+
+
+def rm_data(sample):
+    sample.pop('data', None)
+
+
+def test_import_from_package():
+    import datadings_like.reader as reader_pkg
+    assert 'DirectoryReader' in reader_pkg.__all__
+    assert reader_pkg.DirectoryReader is DirectoryReader
+
+
+# ------------------------------------------------------------ glob patterns
+
+def test_manual_example(tree, in_tmp):
+    (tree / 'a' / 'sub' / 's1.png').unlink()
+    os.rmdir(tree / 'a' / 'sub')
+    reader = DirectoryReader('yourdataset/{LABEL}/**', include=['*/a/*'])
+    assert list(reader) == [
+        {'key': 'a/a1', 'label': 0, 'path': 'yourdataset/a/a1',
+         '_additional_info': [], '_label': 'a', 'data': b'content of a1'},
+        {'key': 'a/a2', 'label': 0, 'path': 'yourdataset/a/a2',
+         '_additional_info': [], '_label': 'a', 'data': b'content of a2'},
+    ]
+
+
+def test_label_level_recursive_natsorted(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/**')
+    # natsorted: '2' before '10', 'b2' before 'b10'; hidden files skipped
+    assert keys(reader) == [
+        '2/y.jpg', '10/x.jpg', 'a/a1', 'a/a2', 'a/sub/s1.png',
+        'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg',
+    ]
+    assert reader.labels == ['2', '10', 'a', 'b']
+    samples = list(reader)
+    assert [s['label'] for s in samples] == [0, 1, 2, 2, 2, 3, 3, 3]
+    assert [s['_label'] for s in samples] == ['2', '10', 'a', 'a', 'a', 'b', 'b', 'b']
+    for sample in samples:
+        assert sample['path'] == os.path.join(str(tree), sample['key'])
+        assert sample['data'] == FILES[sample['key']]
+        assert sample['_additional_info'] == []
+
+
+def test_single_star_stays_in_directory(tree):
+    reader = DirectoryReader(tree / '{LABEL}' / '*')
+    assert 'a/sub/s1.png' not in reader
+    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'a/a1', 'a/a2',
+                            'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+
+
+def test_label_below_double_star(tree):
+    reader = DirectoryReader(f'{tree}/**/{{LABEL}}/*.png')
+    assert list(map(lambda s: (s['key'], s['_label']), reader)) == [('sub/s1.png', 'sub')]
+
+
+def test_label_within_component(tree):
+    reader = DirectoryReader(f'{tree}/b/b{{LABEL}}.jpg')
+    assert reader.labels == ['1', '2', '10']
+    assert keys(reader) == ['b1.jpg', 'b2.jpg', 'b10.jpg']
+    assert [s['_label'] for s in reader] == ['1', '2', '10']
+
+
+def test_wildcards_in_filename(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*.jpg')
+    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    reader = DirectoryReader(f'{tree}/[ab]/?1*')
+    assert keys(reader) == ['a/a1', 'b/b1.jpg', 'b/b10.jpg']
+    reader = DirectoryReader(f'{tree}/[!ab]/*')
+    assert keys(reader) == ['2/y.jpg']
+
+
+def test_pattern_without_label(tree):
+    reader = DirectoryReader(f'{tree}/*/*.jpg')
+    sample = reader[0]
+    assert sample == {'key': '2/y.jpg', 'path': str(tree / '2' / 'y.jpg'),
+                      '_additional_info': [], 'data': b'content of y'}
+    assert reader.labels == []
+
+
+def test_hidden_only_with_explicit_dot(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/.*')
+    assert keys(reader) == ['a/.hidden']
+
+
+def test_multiple_patterns_keep_pattern_order(tree):
+    reader = DirectoryReader([f'{tree}/b/b{{LABEL}}.jpg', f'{tree}/{{LABEL}}/a*'])
+    assert keys(reader) == ['b1.jpg', 'b2.jpg', 'b10.jpg', 'a/a1', 'a/a2']
+    assert reader.labels == ['1', '2', '10', 'a']
+
+
+def test_include_exclude(tree):
+    pattern = f'{tree}/{{LABEL}}/**'
+    reader = DirectoryReader(pattern, include=['*.jpg'])
+    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    reader = DirectoryReader(pattern, include=['*.jpg'], exclude=['*/b1*'])
+    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'b/b2.jpg']
+    reader = DirectoryReader(pattern, include=['*.png', '*/a?'], exclude='*2')
+    assert keys(reader) == ['a/a1', 'a/sub/s1.png']
+    # labels come from the included samples only
+    assert reader.labels == ['a']
+
+
+def test_data_loaded_lazily(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/a*')
+    assert all('data' not in s for s in reader._samples)
+    (tree / 'a' / 'a1').write_bytes(b'changed')
+    assert reader.get(0)['data'] == b'changed'
+    (tree / 'a' / 'a1').unlink()
+    with pytest.raises(FileNotFoundError):
+        reader.get(0)
+
+
+def test_symlink_loop_terminates(tree):
+    try:
+        os.symlink(tree / 'a', tree / 'a' / 'sub' / 'loop')
+    except (OSError, NotImplementedError):
+        pytest.skip('no symlinks')
+    reader = DirectoryReader(f'{tree}/a/**')
+    # the link back to an ancestor is not followed
+    assert keys(reader) == ['a1', 'a2', 'sub/s1.png']
+    os.symlink(tree / 'b', tree / 'a' / 'sub' / 'tob')
+    reader = DirectoryReader(f'{tree}/a/**/*.jpg')
+    # other directory links are followed
+    assert keys(reader) == ['sub/tob/b1.jpg', 'sub/tob/b2.jpg', 'sub/tob/b10.jpg']
+
+
+# --------------------------------------------------------------- list files
+
+def test_list_file_separator_root_dir(tree, tmp_path):
+    listfile = tmp_path / 'files.csv'
+    absolute = tree / 'b' / 'b2.jpg'
+    listfile.write_text(
+        'a/a1;cat;first;extra\r\n'
+        '\n'
+        f'{absolute};dog\n'
+        '10/x.jpg;cat\n'
+    )
+    reader = DirectoryReader(listfile, separator=';', root_dir=tree)
+    assert list(reader) == [
+        {'key': 'a/a1', 'label': 0, 'path': str(tree / 'a' / 'a1'),
+         '_additional_info': ['first', 'extra'], '_label': 'cat',
+         'data': b'content of a1'},
+        {'key': str(absolute), 'label': 1, 'path': str(absolute),
+         '_additional_info': [], '_label': 'dog', 'data': b'content of b2'},
+        {'key': '10/x.jpg', 'label': 0, 'path': str(tree / '10' / 'x.jpg'),
+         '_additional_info': [], '_label': 'cat', 'data': b'content of x'},
+    ]
+    assert reader.labels == ['cat', 'dog']
+
+
+def test_list_file_default_separator_is_whole_line(tree, tmp_path, monkeypatch):
+    name = tree / 'with\ttab and;semicolon'
+    name.write_bytes(b'odd name')
+    listfile = tmp_path / 'files.txt'
+    listfile.write_text(f'{name.name}\nb/b1.jpg\n')
+    monkeypatch.chdir(tree)
+    reader = DirectoryReader(str(listfile))
+    assert list(reader) == [
+        {'key': name.name, 'path': name.name, '_additional_info': [], 'data': b'odd name'},
+        {'key': 'b/b1.jpg', 'path': 'b/b1.jpg', '_additional_info': [],
+         'data': b'content of b1'},
+    ]
+
+
+def test_list_file_with_glob_and_include(tree, tmp_path):
+    listfile = tmp_path / 'files.txt'
+    listfile.write_text('b/b10.jpg\tb\nb/b1.jpg\tb\na/a1\ta\n')
+    reader = DirectoryReader(
+        [listfile, f'{tree}/{{LABEL}}/*.jpg'],
+        separator='\t', root_dir=str(tree), exclude=['*/2/*'],
+    )
+    # list file order is kept
+    assert keys(reader)[:3] == ['b/b10.jpg', 'b/b1.jpg', 'a/a1']
+    assert keys(reader)[3:] == ['10/x.jpg', 'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    assert reader.labels == ['10', 'a', 'b']
+    # the same key twice is caught on lookup
+    with pytest.raises(ValueError, match="duplicate key 'b/b"):
+        reader.find_index('a/a1')
+
+
+def test_labels_argument(tree, tmp_path):
+    labelfile = tmp_path / 'labels.txt'
+    labelfile.write_text('b\na\n')
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*', labels=labelfile, include=['*/[ab]/*'])
+    assert [s['label'] for s in reader] == [1, 1, 0, 0, 0]
+    with pytest.raises(ValueError, match="'2'.*not in the list"):
+        DirectoryReader(f'{tree}/{{LABEL}}/*', labels=['a', 'b'])
+
+
+def test_numeric_labels_false(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/a*', numeric_labels=False)
+    assert reader[0]['label'] == 'a'
+    assert '_label' not in reader[0]
+
+
+def test_initfun_convertfun(tree):
+    seen = []
+
+    def initfun(sample):
+        assert 'data' not in sample
+        sample['label'] = 'jpg' if sample['path'].endswith('.jpg') else 'other'
+
+    def convertfun(sample):
+        seen.append(sample['data'])
+        sample['size'] = len(sample['data'])
+
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*', initfun=initfun, convertfun=convertfun)
+    assert reader.labels == ['jpg', 'other']
+    sample = reader.get(reader.find_index('a/a1'))
+    assert sample['label'] == 1 and sample['_label'] == 'other'
+    assert sample['size'] == len(b'content of a1')
+    assert seen == [b'content of a1']
+    assert 'size' not in reader._samples[reader.find_index('a/a1')]
+
+
+# ------------------------------------------------------------------ access
+
+def test_access_methods(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*.jpg')
+    assert len(reader) == 5
+    assert 'b/b2.jpg' in reader
+    assert 'b/b3.jpg' not in reader
+    assert reader.find_index('b/b2.jpg') == 3
+    assert reader.find_key(1) == '10/x.jpg'
+    key, sample = reader.get(-1, yield_key=True)
+    assert key == 'b/b10.jpg' and sample['data'] == b'content of b10'
+    assert [s['key'] for s in reader.slice(1, 3)] == ['10/x.jpg', 'b/b1.jpg']
+    reader.seek_key('b/b1.jpg')
+    assert [s['key'] for s in reader] == ['b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    with pytest.raises(KeyError):
+        reader.seek_key('nope')
+    raw = reader.get(0, raw=True)
+    assert unpackb(raw) == reader.get(0)
+    assert [unpackb(r) for r in reader.iter(raw=True)] == list(reader)
+
+
+def test_write_and_read_back(tree, tmp_path):
+    out = tmp_path / 'out' / 'yourdataset.msgpack'
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/**')
+    with FileWriter(out) as writer:
+        for sample in reader:
+            writer.write(sample)
+    with MsgpackReader(out) as written:
+        assert len(written) == len(reader)
+        assert list(written) == list(reader)
+        assert written.find_index('a/a2') == reader.find_index('a/a2')
+        assert written.get(0)['data'] == b'content of y'
+
+
+def test_pickle(tree):
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*', convertfun=rm_data)
+    clone = pickle.loads(pickle.dumps(reader))
+    assert list(clone) == list(reader)
+    assert 'data' not in clone[0]
+
+
+# ------------------------------------------------------------------ errors
+
+def test_pattern_matching_nothing(tree):
+    pattern = f'{tree}/{{LABEL}}/*.gif'
+    with pytest.raises(FileNotFoundError, match=r'\*\.gif'):
+        DirectoryReader(pattern)
+    with pytest.raises(FileNotFoundError, match='nowhere'):
+        DirectoryReader([f'{tree}/{{LABEL}}/*', f'{tree}/nowhere/{{LABEL}}/*'])
+
+
+def test_missing_list_file_and_directory(tree, tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.txt'):
+        DirectoryReader(tmp_path / 'missing.txt')
+    with pytest.raises(FileNotFoundError, match='is a directory'):
+        DirectoryReader(tree)
+    empty = tmp_path / 'empty.txt'
+    empty.write_text('\n\n')
+    with pytest.raises(ValueError, match='no entries'):
+        DirectoryReader(empty)
+
+
+def test_label_only_once(tree):
+    with pytest.raises(ValueError, match='only once'):
+        DirectoryReader(f'{tree}/{{LABEL}}/{{LABEL}}')
+
+
+# ------------------------------------------------------- module functions
+
+def test_check_included():
+    assert check_included('a/b.jpg', (), ())
+    assert check_included('a/b.jpg', ['*.png', '*.jpg'], ())
+    assert not check_included('a/b.jpg', ['*.png'], ())
+    assert not check_included('a/b.jpg', (), ['a/*'])
+    assert not check_included('a/b.jpg', ['*.jpg'], ['*b*'])
+
+
+def test_glob_pattern_function(tree, in_tmp):
+    samples = glob_pattern('{LABEL}/*.jpg', prefix='yourdataset')
+    assert samples[0] == {'key': '2/y.jpg', 'label': '2',
+                          'path': os.path.join('yourdataset', '2', 'y.jpg'),
+                          '_additional_info': []}
+    assert glob_pattern('yourdataset/nothing/*') == []
+
+
+def test_yield_file_and_yield_directory(tree, tmp_path):
+    listfile = tmp_path / 'files.txt'
+    listfile.write_text('a/a1\tx\tinfo\nb/b1.jpg\n')
+    assert list(yield_file(listfile, 'root', '\t')) == [
+        {'key': 'a/a1', 'label': 'x', 'path': os.path.join('root', 'a/a1'),
+         '_additional_info': ['info']},
+        {'key': 'b/b1.jpg', 'path': os.path.join('root', 'b/b1.jpg'),
+         '_additional_info': []},
+    ]
+    samples = list(yield_directory([str(listfile), f'{tree}/{{LABEL}}/**/*.png'], '\t'))
+    assert [s['key'] for s in samples] == ['a/a1', 'b/b1.jpg', 'a/sub/s1.png']
+    assert samples[2]['label'] == 'a'
+    with pytest.raises(FileNotFoundError):
+        list(yield_directory([f'{tree}/{{LABEL}}/*.png'], '\t'))
+    samples = list(yield_directory(str(listfile), '\t', root_dir=tree))
+    assert samples[0]['path'] == str(tree / 'a' / 'a1')
