@@ -387,7 +387,8 @@ def rebuild_index(path, progress=False, overwrite=False) -> Tuple[int, List[str]
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f'{path}: dataset file not found')
-    confirm_overwrite(index_outputs(path), overwrite)
+    # the .md5 is rewritten anyway; existing index files need confirmation
+    confirm_overwrite(index_outputs(path)[:-1], overwrite)
     keys, offsets, md5 = scan_data(path, progress=progress)
     dups = _duplicates(keys)
     if dups:

@@ -99,9 +99,6 @@ class Writer(metaclass=ABCMeta):
         overwrite: If outfile exists, force overwriting.
         kwargs: Keyword arguments for :py:func:`datadings_like.tools.make_printer`,
             e.g., ``total``, ``desc`` or ``disable``.
-
-    Attributes:
-        written: number of samples written so far
     """
 
     def __init__(self, outfile, buffering=0, overwrite=False, **kwargs):

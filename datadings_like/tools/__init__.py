@@ -407,10 +407,19 @@ def document_keys(
     return f'{block}\n    {prefix}\n\n    - {keys}\n{postfix}'
 
 
+_DOWNLOAD_NAMES = frozenset((
+    'download_files_if_not_found',
+    'download_if_not_found',
+    'locate_files',
+    'prepare_indir',
+    'verify_file',
+    'verify_files',
+))
+
+
 def __getattr__(name):
     # download helpers are imported on demand (they pull in urllib)
-    from . import download
-    if name in download.__all__:
+    if name in _DOWNLOAD_NAMES:
+        from . import download
         return getattr(download, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-

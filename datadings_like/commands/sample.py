@@ -1,0 +1,103 @@
+"""
+Extract samples from a dataset.
+
+Strategies:
+
+- sequential: the first NUMBER samples.
+- random: NUMBER samples chosen uniformly at random without replacement;
+  they keep their order in the input (use datadings-shuffle for a random
+  order). The same --seed gives the same selection.
+
+Samples are copied byte for byte (no re-encoding).
+"""
+import argparse
+import secrets
+
+import numpy as np
+
+from ..check import check_outputs
+from ..check import open_dataset
+from ..tools.argparse import argument_infile
+from ..tools.argparse import argument_no_confirm
+from ..tools.argparse import argument_outfile_positional
+from ..tools.argparse import argument_quiet
+from ..tools.argparse import argument_seed
+from ..tools.argparse import make_parser_simple
+from ..tools.cli import UserError
+from ..tools.cli import run_main
+from ..writer import RawWriter
+
+__all__ = ('entry', 'main', 'sample')
+
+STRATEGIES = ('sequential', 'random')
+
+
+def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=False):
+    """
+    Write ``number`` samples of ``infile`` to ``outfile``.
+
+    Parameters:
+        infile: dataset to sample from
+        outfile: new dataset file
+        number: how many samples; at most the length of the dataset
+        strategy: ``'sequential'`` (the first samples) or ``'random'``
+        overwrite: replace an existing outfile without asking
+        seed: random seed for the ``'random'`` strategy
+        quiet: no progress bar
+    """
+    if strategy not in STRATEGIES:
+        raise UserError(f'unknown strategy {strategy!r}; choose from {", ".join(STRATEGIES)}')
+    if number < 1:
+        raise UserError(f'number of samples must be at least 1, not {number}')
+    check_outputs([infile], [outfile])
+    with open_dataset(infile) as reader:
+        n = len(reader)
+        if number > n:
+            raise UserError(
+                f'cannot extract {number} samples: {infile} has only {n}'
+            )
+        if strategy == 'sequential':
+            samples = reader.iter(start=0, stop=number, raw=True, yield_key=True)
+        else:
+            rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
+            indices = np.sort(rng.choice(n, size=number, replace=False))
+            samples = reader._gather(indices, yield_key=True, raw=True)
+        with RawWriter(outfile, overwrite=overwrite, total=number, disable=quiet) as writer:
+            write = writer.write
+            for key, data in samples:
+                write(key, data)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 1, not {value}')
+    return value
+
+
+def main(argv=None):
+    parser = make_parser_simple(__doc__, prog='datadings-sample')
+    argument_infile(parser)
+    argument_outfile_positional(parser)
+    parser.add_argument('number', type=_positive_int, help='Number of samples to extract.')
+    parser.add_argument(
+        '-s', '--strategy', choices=STRATEGIES, default='sequential',
+        help='Sampling strategy to use. (default: sequential)',
+    )
+    argument_no_confirm(parser)
+    argument_seed(parser)
+    argument_quiet(parser)
+    args = parser.parse_args(argv)
+    sample(args.infile, args.outfile, args.number, args.strategy,
+           overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet)
+
+
+def entry():
+    run_main(main, prog='datadings-sample')
+
+
+if __name__ == '__main__':
+    entry()

@@ -1,0 +1,56 @@
+"""
+Check dataset files thoroughly.
+
+For every FILE: all files listed in its .md5 exist and match their MD5
+(the data and index files must be listed), the data file is a sequence
+of whole msgpack messages, the index offsets point exactly at them, the
+keys in the index agree with the samples' "key" values, the key hashes
+match the keys and the Bloom filter contains every key.
+
+Prints "FILE: OK" for sound files and "FILE: PROBLEM" lines otherwise.
+Exit status 0 only when all files are sound, 1 otherwise.
+"""
+import sys
+
+from ..check import verify_dataset
+from ..tools.argparse import argument_quiet
+from ..tools.argparse import make_parser_simple
+from ..tools.cli import run_main
+
+__all__ = ('entry', 'main', 'verify')
+
+
+def verify(paths, progress=False, file=None):
+    """
+    Verify datasets and print one line per problem (or ``FILE: OK``).
+
+    Returns:
+        True if all datasets are sound
+    """
+    out = file if file is not None else sys.stdout
+    ok = True
+    for path in paths:
+        problems = verify_dataset(path, progress=progress)
+        if problems:
+            ok = False
+            for problem in problems:
+                print(f'{path}: {problem}', file=out, flush=True)
+        else:
+            print(f'{path}: OK', file=out, flush=True)
+    return ok
+
+
+def main(argv=None):
+    parser = make_parser_simple(__doc__, prog='datadings-verify')
+    parser.add_argument('infile', nargs='+', metavar='FILE', help='Dataset files to check.')
+    argument_quiet(parser)
+    args = parser.parse_args(argv)
+    return 0 if verify(args.infile, progress=not args.quiet) else 1
+
+
+def entry():
+    run_main(main, prog='datadings-verify')
+
+
+if __name__ == '__main__':
+    entry()
