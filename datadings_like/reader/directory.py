@@ -96,7 +96,8 @@ def _translate_component(comp):
             negate = body[:1] in ('!', '^')
             if negate:
                 body = body[1:]
-            body = body.replace('\\', r'\\').replace('^', r'\^').replace('[', r'\[')
+            for char in '\\^[]':
+                body = body.replace(char, '\\' + char)
             out.append(f'[^/{body}]' if negate else f'[{body}]')
         else:
             out.append(re.escape(c))
