@@ -190,7 +190,12 @@ class _KeyStats:
                     (w, h), _ = self.image_sizes.most_common(1)[0]
                     text += f' {w}x{h} typical' if len(self.image_sizes) > 1 else f' {w}x{h}'
                 extra.append(text)
-            size = _human(lo) if lo == hi else f'{_human(lo)}..{_human(hi)}'
+            if lo == hi:
+                size = _human(lo)
+            elif hi < 1024:
+                size = f'{lo}..{hi} bytes'
+            else:
+                size = f'{_human(lo)}..{_human(hi)}'
             extra.append(size)
             return f'bytes ({", ".join(extra)})'
         if kind == 'list':
@@ -249,6 +254,7 @@ def _samples(path, limit, progress):
     from ..check import open_dataset
     from ..check import scan_data
     problem = None
+    reader = None
     try:
         reader = open_dataset(path)
         n = len(reader)
@@ -269,7 +275,12 @@ def _samples(path, limit, progress):
         indices = np.unique(np.linspace(0, n - 1, limit).round().astype(np.intp))
     starts = offsets[indices].tolist()
     stops = offsets[indices + 1].tolist()
-    return n, (source[a:b] for a, b in zip(starts, stops)), len(indices), problem
+
+    def gen():
+        keep = reader  # noqa: F841  (the reader owns the memory map)
+        for a, b in zip(starts, stops):
+            yield source[a:b]
+    return n, gen(), len(indices), problem
 
 
 def info(path, limit=None, progress=False):
@@ -370,8 +381,9 @@ def format_info(d):
     labels = d.get('labels')
     if labels:
         counts = list(labels.values())
-        lines.append(f'  labels:   {len(labels)} distinct, {min(counts)}..{max(counts)} '
-                     f'samples each')
+        lo, hi = min(counts), max(counts)
+        each = f'{lo}' if lo == hi else f'{lo}..{hi}'
+        lines.append(f'  labels:   {len(labels)} distinct, {each} samples each')
         shown = list(labels.items())
         if len(shown) > _SHOW_LABELS:
             by_count = sorted(shown, key=lambda kv: kv[1])

@@ -5,6 +5,7 @@ from itertools import islice
 from operator import length_hint
 from pathlib import Path
 from typing import Union
+import hashlib
 import mmap
 import warnings
 
@@ -30,7 +31,6 @@ from ..msgpack import UnsafeDataError
 from ..msgpack import decode
 from ..msgpack import _decode_trusted
 from ..tools import hash_md5hex
-from ..tools import hash_string
 from ..tools import load_md5file
 from ..tools import path_append
 from .reader import Reader
@@ -74,7 +74,7 @@ class MsgpackReader(Reader):
         FileNotFoundError: data file or index is missing
         DatasetError: index does not describe the data file
     """
-    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_off')
+    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_off', '_hash_table', '_hasher')
 
     def __init__(self, path: Union[str, Path], buffering=0, allow_pickle=False):
         self._cursor = None
@@ -271,10 +271,27 @@ class MsgpackReader(Reader):
         return salt, hashes
 
     @cached_property
-    def _sorted_hashes(self):
+    def _hash_table(self):
+        """
+        Key hashes sorted, their sample indices, and for every value of the
+        top ``bits`` bits of a hash where its run starts: a lookup reads a
+        handful of entries. All as memoryviews, so indexing gives Python
+        ints and no numpy scalars are made per lookup.
+        """
         _, hashes = self._hashes
         order = np.argsort(hashes, kind='stable')
-        return hashes[order], order
+        sorted_hashes = hashes[order]
+        bits = max(1, min(20, len(hashes).bit_length()))
+        shift = 64 - bits
+        buckets = np.searchsorted(sorted_hashes >> np.uint64(shift),
+                                  np.arange(2 ** bits + 1, dtype=np.uint64))
+        return (shift, memoryview(buckets.astype(np.uint64)),
+                memoryview(sorted_hashes), memoryview(order.astype(np.uint64)))
+
+    @cached_property
+    def _hasher(self):
+        salt, _ = self._hashes
+        return hashlib.blake2s(salt=salt)
 
     @cached_property
     def _filter(self):
@@ -290,16 +307,20 @@ class MsgpackReader(Reader):
         """Index of key, or -1."""
         if type(key) is not str:
             return -1
-        salt, hashes = self._hashes
-        h = np.uint64(hash_string(key, salt))
+        hasher = self._hasher.copy()
+        hasher.update(key.encode('utf-8'))
+        h = int.from_bytes(hasher.digest()[:8], 'big')
         if self._lookups < _LINEAR_LOOKUPS:
+            # a few lookups right after opening: a vectorised scan is
+            # cheaper than sorting all hashes
             self._lookups += 1
-            found = np.flatnonzero(hashes == h)
+            found = np.flatnonzero(self._hashes[1] == np.uint64(h))
             return int(found[0]) if len(found) else -1
-        sorted_hashes, order = self._sorted_hashes
-        pos = int(np.searchsorted(sorted_hashes, h))
-        if pos < len(sorted_hashes) and sorted_hashes[pos] == h:
-            return int(order[pos])
+        shift, buckets, sorted_hashes, order = self._hash_table
+        bucket = h >> shift
+        for pos in range(buckets[bucket], buckets[bucket + 1]):
+            if sorted_hashes[pos] == h:
+                return order[pos]
         return -1
 
     def find_index(self, key):
@@ -315,9 +336,12 @@ class MsgpackReader(Reader):
         return index
 
     def __contains__(self, key):
-        bloom = self._filter
-        if bloom is not None and type(key) is str and key not in bloom:
-            return False
+        if '_hash_table' not in self.__dict__:
+            # until the hash table is built, the Bloom filter answers most
+            # misses without touching the hashes
+            bloom = self._filter
+            if bloom is not None and type(key) is str and key not in bloom:
+                return False
         return self._lookup(key) >= 0
 
     def find_key(self, index):
