@@ -17,7 +17,6 @@ because dataset files are untrusted input (see the file format page):
 Violations raise :py:class:`UnsafeDataError` or :py:class:`DecodeError`,
 both subclasses of :py:class:`ValueError`.
 """
-from functools import partial
 import pickle
 
 import msgpack as _msgpack
@@ -28,6 +27,8 @@ __all__ = (
     'DecodeError',
     'UnsafeDataError',
     'decode',
+    'decode_trusted',
+    'object_hook',
     'make_packer',
     'make_unpacker',
     'pack',
@@ -170,12 +171,15 @@ def decode(obj, allow_pickle=False):
     return obj
 
 
-def _decode_trusted(obj):
+def decode_trusted(obj):
+    """Like :py:func:`decode`, but unpickles object arrays (trusted files only)."""
     return decode(obj, allow_pickle=True)
 
 
-def _hook(allow_pickle):
-    return _decode_trusted if allow_pickle else decode
+def object_hook(allow_pickle=False):
+    """The ``object_hook`` for msgpack that decodes numpy values (safely,
+    unless ``allow_pickle``)."""
+    return decode_trusted if allow_pickle else decode
 
 
 PACK_KWARGS = dict(default=_encode)
@@ -207,7 +211,7 @@ def make_unpacker(file_like=None, allow_pickle=False, **kwargs):
     Returns:
         Unpacker
     """
-    options = {**UNPACK_KWARGS, 'object_hook': _hook(allow_pickle), **kwargs}
+    options = {**UNPACK_KWARGS, 'object_hook': object_hook(allow_pickle), **kwargs}
     return _msgpack.Unpacker(file_like, **options)
 
 
@@ -243,9 +247,6 @@ def unpackb(packed, allow_pickle=False, **kwargs):
         DecodeError: malformed numpy description
         ValueError: malformed msgpack data (``msgpack`` exceptions)
     """
-    options = {**UNPACK_KWARGS, 'object_hook': _hook(allow_pickle), **kwargs}
+    options = {**UNPACK_KWARGS, 'object_hook': object_hook(allow_pickle), **kwargs}
     return _msgpack.unpackb(packed, **options)
 
-
-# fast path used by the readers: one partial, no per-call dict merging
-fast_unpackb = partial(_msgpack.unpackb, strict_map_key=False, raw=False, object_hook=decode)

@@ -5,7 +5,8 @@ By default a fast "quasi" shuffle is used: the file is read in contiguous
 chunks (--chunk-size) in random order, and samples are drawn at random from
 a buffer (--buf-size) that the chunks fill. --true-shuffle uses a uniformly
 random permutation instead; it reads samples in random order, which is
-slower on slow storage. The same --seed gives the same result.
+slower on slow storage. If the buffer would hold the whole dataset, the
+true shuffle is used. The same --seed gives the same result.
 
 Samples are copied byte for byte (no re-encoding).
 """
@@ -91,6 +92,10 @@ def shuffle(infile, outfile, args):
             if buf_size is None:
                 buf_size = min(max(math.ceil(n * DEFAULT_BUF_FRACTION), MIN_DEFAULT_BUF), max(n, 1))
             augment = QuasiShuffler(reader, buf_size=buf_size, chunk_size=chunk_size, seed=seed)
+            if augment.buf_size >= n:
+                # the buffer holds the whole dataset: the quasi shuffle would
+                # only permute chunks; a true shuffle costs no more here
+                augment = Shuffler(reader, seed=seed)
         with RawWriter(outfile, overwrite=args.no_confirm, total=n,
                        disable=args.quiet) as writer:
             if n:

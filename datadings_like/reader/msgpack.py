@@ -28,8 +28,7 @@ from ..index import load_keys
 from ..index import load_offsets
 from ..index import offsets_len
 from ..msgpack import UnsafeDataError
-from ..msgpack import decode
-from ..msgpack import _decode_trusted
+from ..msgpack import object_hook
 from ..tools import hash_md5hex
 from ..tools import load_md5file
 from ..tools import path_append
@@ -87,7 +86,7 @@ class MsgpackReader(Reader):
             raise IsADirectoryError(f'{path}: is a directory, not a dataset file')
         self._path = path
         self._buffering = buffering
-        self._decode = _decode_trusted if allow_pickle else decode
+        self._decode = object_hook(allow_pickle)
         self._size = path.stat().st_size
         offsets_path = path_append(path, SUFFIX_OFFSETS)
         legacy_path = path_append(path, SUFFIX_LEGACY_INDEX)

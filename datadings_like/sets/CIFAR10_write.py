@@ -110,6 +110,30 @@ def read_pickle(tar, member_name, archive):
         raise UserError(f'{where}: damaged pickle ({type(exc).__name__}: {exc})') from None
 
 
+def require_members(tar, member_names, archive):
+    """
+    Check that the archive has all the given members (regular files)
+    before anything is written.
+
+    Raises:
+        UserError: listing the missing members
+    """
+    missing = []
+    for name in member_names:
+        try:
+            member = tar.getmember(name)
+        except KeyError:
+            missing.append(name)
+            continue
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise UserError(f'{archive}: damaged archive ({exc})') from None
+        if not member.isreg():
+            missing.append(name)
+    if missing:
+        raise UserError(f'{archive}: {", ".join(missing)} not found; '
+                        'is this the right archive?')
+
+
 def get_field(d, name, where):
     """
     Value of key ``name`` in an unpickled CIFAR dict; keys may be
@@ -282,6 +306,8 @@ def write_cifar_sets(files, outdir, args, prefix, splits, label_fields,
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise UserError(f'{archive}: cannot read archive ({exc})') from None
     with tar:
+        require_members(tar, [f'{prefix}/{name}' for names in splits.values() for name in names]
+                        + ([f'{prefix}/{meta[0]}'] if meta is not None else []), archive)
         if meta is not None:
             check_names(tar, f'{prefix}/{meta[0]}', archive, meta[1])
 
