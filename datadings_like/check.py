@@ -227,7 +227,7 @@ def scan_data(path, progress=False, md5=True) -> Tuple[List[str], List[int], Opt
             except msgpack.OutOfData:
                 raise DatasetError(
                     f'{_describe_offset(path, index, start)}: file ends in the '
-                    f'middle of a sample ({index} whole samples before it)'
+                    f'middle of a sample (after {index} whole sample(s))'
                 ) from None
             except Exception:
                 raise DatasetError(
@@ -252,7 +252,7 @@ def scan_data(path, progress=False, md5=True) -> Tuple[List[str], List[int], Opt
             except msgpack.OutOfData:
                 raise DatasetError(
                     f'{_describe_offset(path, index, start)}: file ends in the '
-                    f'middle of a sample ({index} whole samples before it)'
+                    f'middle of a sample (after {index} whole sample(s))'
                 ) from None
             except Exception as exc:
                 raise DatasetError(
@@ -439,7 +439,8 @@ def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: li
         if name == path.name and data_md5 is not None:
             actual = data_md5
         else:
-            actual = hash_md5hex(file, progress=progress)
+            # bars only for big files; index files take no time
+            actual = hash_md5hex(file, progress=progress and file.stat().st_size > 1 << 24)
         if actual != expected:
             problems.append(f'{name} does not match its MD5 in {md5_path.name}')
 

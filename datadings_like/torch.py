@@ -732,7 +732,15 @@ class IterableDataset(DatasetBase, _TorchIterableDataset):
         state[_SEED] = seed
         state[_CUR_EPOCH] = epoch
         state[_ITER_GEN] = -1
-        self._state = state.share_memory_()
+        try:
+            state = state.share_memory_()
+        except RuntimeError as exc:  # pragma: no cover - no shared memory
+            warnings.warn(
+                f'cannot put the dataset state in shared memory ({exc}); '
+                'set_epoch and load_state_dict will not reach DataLoader '
+                'workers that already run', stacklevel=2,
+            )
+        self._state = state
         self._last = None  # (generation, epoch) of this copy's last iteration
         self._order_cache = None
 
@@ -863,11 +871,20 @@ class IterableDataset(DatasetBase, _TorchIterableDataset):
         s = self._snapshot()
         gen = s[_GEN]
         last = self._last
-        if last is None or last[0] != gen:
-            epoch, start, seed = s[_EPOCH], s[_START], s[_SEED]
+        if get_worker_info() is None:
+            # main process: iterations never overlap, so a set/loaded state
+            # that was iterated already (here or by workers) is used up
+            if s[_ITER_GEN] != gen:
+                epoch, start = s[_EPOCH], s[_START]
+            else:
+                epoch, start = s[_CUR_EPOCH] + 1, 0
+        elif last is None or last[0] != gen:
+            # fresh worker, or a persistent one after set_epoch/load_state_dict
+            epoch, start = s[_EPOCH], s[_START]
         else:
-            # nothing was set since this copy's last iteration: next epoch
-            epoch, start, seed = last[1] + 1, 0, s[_SEED]
+            # persistent worker, nothing set since its last iteration
+            epoch, start = last[1] + 1, 0
+        seed = s[_SEED]
         self._last = (gen, epoch)
         state = self._state
         state[_CUR_EPOCH] = epoch

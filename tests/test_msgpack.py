@@ -617,7 +617,7 @@ _shape = (st.lists(st.integers(-2, 2 ** 20) | st.sampled_from([0, 1, 2, 2 ** 40,
 _data = st.binary(max_size=64) | st.none() | st.text(max_size=4) | st.integers(-2 ** 63, 2 ** 64 - 1)
 
 
-@settings(max_examples=3000, deadline=None, database=None,
+@settings(max_examples=200, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(descr=_descr, shape=_shape, data=_data, kind=st.sampled_from([b'', b'V', b'O', b'x']),
        nd=st.sampled_from([True, False]))

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from ..msgpack import DecodeError
 from ..tools import make_printer
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_quiet
@@ -117,14 +118,17 @@ def bench(readerfun, args, file=None):
                           disable=getattr(args, 'quiet', False)) as printer:
             t0 = time.perf_counter()
             pending = 0
-            for sample in it:
-                count += 1
-                if measure:
-                    nbytes += _nbytes(sample)
-                pending += 1
-                if pending >= _REPORT_EVERY:
-                    printer.update(pending)
-                    pending = 0
+            try:
+                for sample in it:
+                    count += 1
+                    if measure:
+                        nbytes += _nbytes(sample)
+                    pending += 1
+                    if pending >= _REPORT_EVERY:
+                        printer.update(pending)
+                        pending = 0
+            except DecodeError as exc:
+                raise UserError(str(exc)) from None
             seconds = time.perf_counter() - t0
             printer.update(pending)
         if not measure:

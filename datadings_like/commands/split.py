@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..check import check_outputs
+from ..check import confirm_overwrite
 from ..check import open_dataset
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_no_confirm
@@ -99,10 +100,12 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
         n = len(reader)
         bounds = [0] + normalize_splits(splits, n) + [n]
         parts = list(zip(bounds, bounds[1:]))
+        # one question (or error) for all existing outputs, before any writing
+        confirm_overwrite(outfiles, overwrite)
         with ExitStack() as stack:
             writers = [
                 stack.enter_context(RawWriter(
-                    out, overwrite=overwrite, total=b - a, disable=quiet,
+                    out, overwrite=True, total=b - a, disable=quiet,
                 ))
                 for out, (a, b) in zip(outfiles, parts)
             ]

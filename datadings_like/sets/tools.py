@@ -245,6 +245,8 @@ def open_image(data):
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data))
+    except Image.UnidentifiedImageError:
+        raise ImageError('not an image (or a format Pillow cannot read)') from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
         raise ImageError(f'cannot read image: {exc}') from None

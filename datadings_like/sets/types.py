@@ -81,12 +81,14 @@ def _load(path):
         definitions = json.load(f)['types']
     made = {}
     for name, spec in definitions.items():
-        if name in globals():
+        if name in _RESERVED:
             raise ValueError(f'{path.name}: type name {name!r} is taken in {__name__}')
         made[name] = make_type(name, spec['keys'], spec.get('doc', ''))
     return made
 
 
+# names of this module that a type must not replace
+_RESERVED = frozenset(globals()) | {'TYPES', '_made', '_RESERVED'}
 _made = _load(DEFINITIONS)
 globals().update(_made)
 __all__ += list(_made)

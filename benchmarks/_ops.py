@@ -1,0 +1,599 @@
+"""
+The operations of the benchmark suite (see ``compare.py``).
+
+Importable by both interpreters (the project's and the one with the
+reference ``datadings==3.4.7``): nothing from either package is imported at
+module level. Every operation runs in a fresh process::
+
+    python benchmarks/_ops.py PKG OP DATADIR
+
+``PKG`` is ``datadings_like``, ``datadings`` or ``none`` (the ceilings, which
+only use ``msgpack``). The process prints one JSON line on stdout:
+
+- ``{"status": "ok", "seconds": ..., "n": ...}``: the internally measured
+  time. Interpreter start, imports and the generation of input samples are
+  not included; CLI operations time the whole command (a new process) as a
+  user sees it.
+- ``{"status": "missing", "detail": ...}``: the implementation of the
+  operation does not exist (yet) in ``PKG``.
+- ``{"status": "crashed", "detail": ...}``: it exists but failed.
+
+Data files are made once by ``compare.py`` with :func:`ensure_data` and
+described by ``DATADIR/<name>.json``.
+"""
+from pathlib import Path
+from time import perf_counter
+import glob
+import importlib
+import io
+import json
+import os
+import subprocess
+import sys
+import traceback
+
+# version of the sample generators; bump to force regeneration
+GENERATOR_VERSION = 1
+SEED = 20240601
+
+# dataset sizes: full run and --quick smoke run
+SIZES = {
+    'full': {'small': 300_000, 'large': 4_000, 'jpeg': 20_000},
+    'quick': {'small': 30_000, 'large': 400, 'jpeg': 2_000},
+}
+LARGE_BYTES = 100_000
+SMALL_IMAGE_BYTES = 64
+RANDOM_GETS = {'full': 100_000, 'quick': 10_000}
+CONTAINS_LOOKUPS = {'full': 100_000, 'quick': 10_000}
+LOADER = dict(num_workers=2, batch_size=256, epochs=1)
+
+
+class Missing(Exception):
+    """The package has no implementation of what the operation needs."""
+
+
+# ----------------------------------------------------------------- samples
+
+def small_samples(n, start=0, stop=None):
+    """``n`` samples of ~116 bytes: key, 64-byte image, label, two ints."""
+    import numpy as np
+    rng = np.random.default_rng(SEED)
+    images = rng.bytes(SMALL_IMAGE_BYTES * n)
+    labels = rng.integers(0, 1000, n).tolist()
+    xs = rng.integers(0, 2 ** 31, n).tolist()
+    ys = rng.integers(0, 2 ** 31, n).tolist()
+    stop = n if stop is None else stop
+    return [
+        {
+            'key': f'sample{i:09d}',
+            'image': images[SMALL_IMAGE_BYTES * i:SMALL_IMAGE_BYTES * (i + 1)],
+            'label': labels[i],
+            'x': xs[i],
+            'y': ys[i],
+        }
+        for i in range(start, stop)
+    ]
+
+
+def large_samples(n):
+    """Generator of ``n`` samples with a 100 kB binary image each."""
+    import numpy as np
+    rng = np.random.default_rng(SEED + 1)
+    labels = rng.integers(0, 1000, n).tolist()
+    for i in range(n):
+        yield {'key': f'large{i:07d}', 'image': rng.bytes(LARGE_BYTES), 'label': labels[i]}
+
+
+def jpeg_samples(n):
+    """Generator of ``n`` samples with a 64x64 RGB JPEG (Pillow, quality 90)."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(SEED + 2)
+    for i in range(n):
+        # smooth random pattern plus a little noise: realistic JPEG sizes
+        low = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        img = Image.fromarray(low, 'RGB').resize((64, 64), Image.BILINEAR)
+        arr = np.asarray(img).astype(np.int16) + rng.integers(-8, 9, (64, 64, 3))
+        img = Image.fromarray(arr.clip(0, 255).astype(np.uint8), 'RGB')
+        buf = io.BytesIO()
+        img.save(buf, format='JPEG', quality=90)
+        yield {'key': f'jpeg{i:07d}', 'image': buf.getvalue(), 'label': int(i % 1000)}
+
+
+# ------------------------------------------------------------------ data
+
+def _manifest_path(data_dir, name):
+    return Path(data_dir) / f'{name}.json'
+
+
+def _dataset_ok(data_dir, name, n):
+    try:
+        meta = json.loads(_manifest_path(data_dir, name).read_text())
+    except (OSError, ValueError):
+        return False
+    files = [Path(data_dir) / f for f in meta.get('files', [])]
+    return (meta.get('n') == n and meta.get('version') == GENERATOR_VERSION
+            and files and all(f.exists() for f in files))
+
+
+def _write(path, samples, n):
+    from datadings_like.writer import FileWriter
+    with FileWriter(path, overwrite=True, disable=True) as writer:
+        for sample in samples:
+            writer.write(sample)
+    if writer.written != n:
+        raise RuntimeError(f'{path}: wrote {writer.written} samples, expected {n}')
+
+
+def ensure_data(data_dir, mode, names, log=print):
+    """
+    Make the datasets ``names`` (small, large, jpeg) for ``mode`` (full,
+    quick) in ``data_dir`` with datadings_like, unless they exist already.
+    ``small`` also makes its two halves ``small_a``/``small_b`` (merge input).
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sizes = SIZES[mode]
+    for name in names:
+        n = sizes[name]
+        if _dataset_ok(data_dir, name, n):
+            continue
+        t0 = perf_counter()
+        log(f'making {name} dataset ({n} samples) in {data_dir} ...')
+        _manifest_path(data_dir, name).unlink(missing_ok=True)
+        if name == 'small':
+            samples = small_samples(n)
+            _write(data_dir / 'small.msgpack', samples, n)
+            half = n // 2
+            _write(data_dir / 'small_a.msgpack', samples[:half], half)
+            _write(data_dir / 'small_b.msgpack', samples[half:], n - half)
+            files = ['small.msgpack', 'small_a.msgpack', 'small_b.msgpack']
+        elif name == 'large':
+            _write(data_dir / 'large.msgpack', large_samples(n), n)
+            files = ['large.msgpack']
+        elif name == 'jpeg':
+            _write(data_dir / 'jpeg.msgpack', jpeg_samples(n), n)
+            files = ['jpeg.msgpack']
+        else:
+            raise ValueError(name)
+        size = sum((data_dir / f).stat().st_size for f in files[:1])
+        meta = {'n': n, 'version': GENERATOR_VERSION, 'files': files,
+                'bytes': size, 'mode': mode}
+        _manifest_path(data_dir, name).write_text(json.dumps(meta))
+        log(f'  {name}: {size / 1e6:.1f} MB in {perf_counter() - t0:.1f} s')
+
+
+def dataset_len(data_dir, name):
+    return json.loads(_manifest_path(data_dir, name).read_text())['n']
+
+
+def _mode(data_dir):
+    return json.loads(_manifest_path(data_dir, 'small').read_text()).get('mode', 'full') \
+        if _manifest_path(data_dir, 'small').exists() else 'full'
+
+
+# ----------------------------------------------------------- package access
+
+def _import(pkg, module):
+    try:
+        return importlib.import_module(f'{pkg}.{module}')
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == f'{pkg}.{module}' or exc.name.startswith(f'{pkg}.')):
+            raise Missing(f'{pkg}.{module} does not exist') from None
+        raise
+
+
+def _attr(pkg, module, name):
+    mod = _import(pkg, module)
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise Missing(f'{pkg}.{module}.{name} does not exist') from None
+
+
+def _reader(pkg):
+    return _attr(pkg, 'reader', 'MsgpackReader')
+
+
+def _consume(it):
+    n = 0
+    for _ in it:
+        n += 1
+    return n
+
+
+def _offsets(path):
+    import numpy as np
+    return np.fromfile(str(path) + '.offsets', dtype='>u8').tolist()
+
+
+# ------------------------------------------------------- library operations
+
+def op_write_small(pkg, data_dir):
+    FileWriter = _attr(pkg, 'writer', 'FileWriter')
+    n = dataset_len(data_dir, 'small')
+    samples = small_samples(n)  # not timed
+    out = Path(data_dir) / 'tmp' / f'write-{pkg}.msgpack'
+    out.parent.mkdir(exist_ok=True)
+    _cleanup(out)
+    t0 = perf_counter()
+    with FileWriter(out, overwrite=True, disable=True) as writer:
+        for sample in samples:
+            writer.write(sample)
+    t = perf_counter() - t0
+    # not timed: the files must be byte-identical to the reference data
+    same = _md5_of(out) == _md5_of(Path(data_dir) / 'small.msgpack')
+    _cleanup(out)
+    return {'seconds': t, 'n': n, 'identical': same}
+
+
+def _md5_of(path):
+    import hashlib
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def _cleanup(path):
+    for f in glob.glob(glob.escape(str(path)) + '*'):
+        os.unlink(f)
+    for f in glob.glob(os.path.join(glob.escape(str(Path(path).parent)),
+                                    '.' + glob.escape(Path(path).name) + '*')):
+        os.unlink(f)
+
+
+def op_iter_raw_small(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'small.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(reader.iter(raw=True))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def op_iter_decoded_small(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'small.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(reader.iter())
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def op_iter_decoded_large(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'large.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(reader.iter())
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def op_random_get_small(pkg, data_dir):
+    import numpy as np
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'small.msgpack'
+    n = dataset_len(data_dir, 'small')
+    count = RANDOM_GETS[_mode(data_dir)]
+    indices = np.random.default_rng(SEED).integers(0, n, count).tolist()
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    get = reader.get
+    for i in indices:
+        get(i)
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': count}
+
+
+def op_open_find_index_small(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'small.msgpack'
+    n = dataset_len(data_dir, 'small')
+    key = f'sample{n * 2 // 3:09d}'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    index = reader.find_index(key)
+    t = perf_counter() - t0
+    if index != n * 2 // 3:
+        raise RuntimeError(f'find_index({key!r}) returned {index}')
+    return {'seconds': t, 'n': 1}
+
+
+def op_contains_small(pkg, data_dir):
+    import numpy as np
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'small.msgpack'
+    n = dataset_len(data_dir, 'small')
+    count = CONTAINS_LOOKUPS[_mode(data_dir)]
+    rng = np.random.default_rng(SEED + 3)
+    present = [f'sample{i:09d}' for i in rng.integers(0, n, count // 2).tolist()]
+    absent = [f'missing{i:09d}' for i in range(count - count // 2)]
+    keys = [k for pair in zip(present, absent) for k in pair]
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    hits = 0
+    for key in keys:
+        if key in reader:
+            hits += 1
+    t = perf_counter() - t0
+    if hits != len(present):
+        # a Bloom filter may say yes, the hashes must then say no
+        raise RuntimeError(f'{hits} hits, expected {len(present)}')
+    return {'seconds': t, 'n': len(keys)}
+
+
+def op_shuffler_raw_small(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    Shuffler = _attr(pkg, 'reader', 'Shuffler')
+    path = Path(data_dir) / 'small.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(Shuffler(reader).iter(raw=True))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def op_quasi_shuffler_raw_small(pkg, data_dir):
+    MsgpackReader = _reader(pkg)
+    QuasiShuffler = _attr(pkg, 'reader', 'QuasiShuffler')
+    path = Path(data_dir) / 'small.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(QuasiShuffler(reader).iter(raw=True))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def op_merge_function_small(pkg, data_dir):
+    """The merge (concat) of the CLI, called as a function in-process."""
+    merge_concat = _attr(pkg, 'commands.merge', 'merge_concat')
+    data_dir = Path(data_dir)
+    out = data_dir / 'tmp' / f'mergefn-{pkg}.msgpack'
+    out.parent.mkdir(exist_ok=True)
+    _cleanup(out)
+    infiles = [str(data_dir / 'small_a.msgpack'), str(data_dir / 'small_b.msgpack')]
+    kwargs = {'overwrite': True, 'quiet': True} if pkg != 'datadings' else {}
+    devnull = open(os.devnull, 'w')
+    stderr, stdout = sys.stderr, sys.stdout
+    sys.stderr = sys.stdout = devnull  # progress bars
+    try:
+        t0 = perf_counter()
+        merge_concat(infiles, str(out), False, **kwargs)
+        t = perf_counter() - t0
+    finally:
+        sys.stderr, sys.stdout = stderr, stdout
+    n = _count_output(out)
+    _cleanup(out)
+    return {'seconds': t, 'n': n}
+
+
+# ------------------------------------------------------------------- loader
+
+def _jpeg_to_tensor(sample):
+    """Transform of the loader benchmark: JPEG bytes -> uint8 CHW tensor."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    img = Image.open(io.BytesIO(sample['image'])).convert('RGB')
+    return {'image': torch.from_numpy(np.array(img)).permute(2, 0, 1),
+            'label': sample['label']}
+
+
+def op_loader_jpeg(pkg, data_dir):
+    try:
+        import torch  # noqa: F401
+        from torch.utils.data import DataLoader
+    except ImportError:
+        raise Missing('torch is not installed') from None
+    IterableDataset = _attr(pkg, 'torch', 'IterableDataset')
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'jpeg.msgpack'
+    bs = LOADER['batch_size']
+    reader = MsgpackReader(path)
+    ds = IterableDataset(reader, transforms=_jpeg_to_tensor, batch_size=bs)
+    loader = DataLoader(ds, batch_size=bs, num_workers=LOADER['num_workers'],
+                        persistent_workers=True)
+    # warm-up epoch: starts the workers (fork, first reads)
+    warm = 0
+    for batch in loader:
+        warm += len(batch['label'])
+    n = 0
+    t0 = perf_counter()
+    for _ in range(LOADER['epochs']):
+        for batch in loader:
+            n += len(batch['label'])
+    t = perf_counter() - t0
+    expected = dataset_len(data_dir, 'jpeg') * LOADER['epochs']
+    if n != expected or warm != dataset_len(data_dir, 'jpeg'):
+        raise RuntimeError(f'loader yielded {warm}/{n} samples, expected {expected}')
+    del loader
+    return {'seconds': t, 'n': n, 'rate': n / t}
+
+
+# -------------------------------------------------------------- CLI tools
+
+def _script(pkg, name):
+    """
+    The console script ``name`` of ``pkg`` next to this interpreter, or
+    ``python -m pkg.commands.<module>``. Raises Missing if neither exists.
+    """
+    module = name[len('datadings-'):].replace('-', '_')
+    _import(pkg, f'commands.{module}')  # raises Missing
+    script = Path(sys.executable).parent / name
+    try:
+        head = script.read_text(errors='replace')[:2000]
+    except OSError:
+        head = ''
+    if f'from {pkg}.commands.{module} import' in head:
+        return [str(script)], str(script.name)
+    return [sys.executable, '-m', f'{pkg}.commands.{module}'], f'python -m {pkg}.commands.{module}'
+
+
+def _count_output(path):
+    try:
+        return os.path.getsize(str(path) + '.offsets') // 8 - 1
+    except OSError:
+        return None
+
+
+def _run_cli(pkg, name, args, out, expected):
+    cmd, how = _script(pkg, name)
+    cmd = cmd + [str(a) for a in args]
+    out.parent.mkdir(exist_ok=True)
+    _cleanup(out)
+    t0 = perf_counter()
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    t = perf_counter() - t0
+    n = _count_output(out)
+    _cleanup(out)
+    if proc.returncode != 0 or n != expected:
+        tail = proc.stderr.decode(errors='replace').strip().splitlines()[-3:]
+        return {'status': 'crashed', 'seconds': t, 'how': how,
+                'detail': f'exit {proc.returncode}, {n} samples written: ' + ' | '.join(tail)}
+    return {'seconds': t, 'n': n, 'how': how}
+
+
+def op_cli_shuffle_small(pkg, data_dir):
+    data_dir = Path(data_dir)
+    out = data_dir / 'tmp' / f'shuffled-{pkg}.msgpack'
+    n = dataset_len(data_dir, 'small')
+    # --buf-size and --chunk-size given explicitly: datadings 3.4.7 crashes
+    # on their None defaults without them
+    args = [data_dir / 'small.msgpack', out, '-y', '--buf-size', '0.01', '--chunk-size', '16']
+    return _run_cli(pkg, 'datadings-shuffle', args, out, n)
+
+
+def op_cli_merge_small(pkg, data_dir):
+    data_dir = Path(data_dir)
+    out = data_dir / 'tmp' / f'merged-{pkg}.msgpack'
+    n = dataset_len(data_dir, 'small')
+    args = ['--strategy', 'concat', data_dir / 'small_a.msgpack', data_dir / 'small_b.msgpack', out]
+    return _run_cli(pkg, 'datadings-merge', args, out, n)
+
+
+# ------------------------------------------------------------- ceilings
+
+def _mm(path):
+    import mmap
+    f = open(path, 'rb')
+    return f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _ceil_mmap(path):
+    import mmap  # noqa: F401
+    import numpy  # noqa: F401
+    t0 = perf_counter()
+    f, mm = _mm(path)
+    offs = _offsets(path)
+    view = memoryview(mm)
+    n = _consume(map(view.__getitem__, map(slice, offs, offs[1:])))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def _ceil_unpackb(path):
+    import mmap  # noqa: F401
+    import msgpack
+    import numpy  # noqa: F401
+    t0 = perf_counter()
+    f, mm = _mm(path)
+    offs = _offsets(path)
+    view = memoryview(mm)
+    n = _consume(map(msgpack.unpackb, map(view.__getitem__, map(slice, offs, offs[1:]))))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def _ceil_unpacker(path):
+    import mmap  # noqa: F401
+    import msgpack
+    t0 = perf_counter()
+    f, mm = _mm(path)
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(mm), 1))
+    unpacker.feed(memoryview(mm))
+    n = _consume(unpacker)
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
+def _ceil_read(path):
+    t0 = perf_counter()
+    with open(path, 'rb', buffering=0) as f:
+        data = f.read()
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': len(data)}
+
+
+def _ceiling(func, name):
+    def op(pkg, data_dir):
+        return func(Path(data_dir) / f'{name}.msgpack')
+    return op
+
+
+CEILINGS = {
+    'ceil_mmap_small': _ceiling(_ceil_mmap, 'small'),
+    'ceil_unpackb_small': _ceiling(_ceil_unpackb, 'small'),
+    'ceil_unpacker_small': _ceiling(_ceil_unpacker, 'small'),
+    'ceil_read_small': _ceiling(_ceil_read, 'small'),
+    'ceil_unpackb_large': _ceiling(_ceil_unpackb, 'large'),
+    'ceil_read_large': _ceiling(_ceil_read, 'large'),
+}
+
+OPS = {
+    'write_small': op_write_small,
+    'iter_raw_small': op_iter_raw_small,
+    'iter_decoded_small': op_iter_decoded_small,
+    'iter_decoded_large': op_iter_decoded_large,
+    'random_get_small': op_random_get_small,
+    'open_find_index_small': op_open_find_index_small,
+    'contains_small': op_contains_small,
+    'shuffler_raw_small': op_shuffler_raw_small,
+    'quasi_shuffler_raw_small': op_quasi_shuffler_raw_small,
+    'cli_shuffle_small': op_cli_shuffle_small,
+    'cli_merge_small': op_cli_merge_small,
+    'merge_function_small': op_merge_function_small,
+    'loader_jpeg': op_loader_jpeg,
+    **CEILINGS,
+}
+
+
+def run(pkg, op, data_dir):
+    """Run one operation; returns the result dict (never raises)."""
+    try:
+        func = OPS[op]
+    except KeyError:
+        return {'status': 'crashed', 'detail': f'unknown operation {op!r}'}
+    try:
+        if pkg != 'none':
+            try:
+                importlib.import_module(pkg)
+            except ModuleNotFoundError:
+                raise Missing(f'package {pkg} is not installed') from None
+        result = func(pkg, data_dir)
+    except Missing as exc:
+        return {'status': 'missing', 'detail': str(exc)}
+    except Exception as exc:
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return {'status': 'crashed', 'detail': tb}
+    result.setdefault('status', 'ok')
+    return result
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        print('operations:', ', '.join(OPS), file=sys.stderr)
+        return 2
+    pkg, op, data_dir = argv
+    result = run(pkg, op, data_dir)
+    result.update(pkg=pkg, op=op)
+    sys.stdout.flush()
+    print('\n' + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,580 @@
+"""Create data set files from your own images, the im2rec way.
+
+INPUT is either
+
+- a directory with one sub-directory per class, a class-per-folder tree
+  (INPUT/{LABEL}/...): every image below a class directory, also in
+  deeper sub-directories, is a sample of that class. Labels are numbers:
+  the positions of the class directories in natural sort order (or in
+  --classes FILE). Images directly in INPUT and hidden files are ignored.
+  Images are files ending in .jpg .jpeg .png .bmp .gif .tif .tiff .webp
+  (--exts changes that).
+
+- or one or more list files. im2rec lists, tab separated:
+
+      index<TAB>label[<TAB>label...]<TAB>path
+
+  or, for files ending in .csv:
+
+      path,label[,label...]
+
+  (a header line such as "path,label" is skipped). Paths are relative to
+  --root (default: the directory of the list file). Numeric labels are
+  stored as numbers (464.000000 becomes 464). If any label is not a
+  number, labels are class names, stored as their positions in natural
+  sort order (or in --classes FILE). A sample with several labels (all
+  samples, if any has several) gets a list of labels.
+
+Output, in --outdir (default: the input directory, or the directory of
+the first list file):
+
+- SPLIT.msgpack for each split. Without --split, a directory gives
+  train.msgpack and each list file a split named after it (val.lst gives
+  val.msgpack). --split train=0.9,val=0.1 distributes the samples by a
+  hash of their key instead: deterministic, an image always lands in the
+  same split, however many images are added or removed.
+- classes.txt: class names, line i (from 0) is label i; only when labels
+  are names (always for directories).
+
+With --make-list, SPLIT.lst list files (and classes.txt) are written
+instead, without converting anything: check or edit them, then convert
+them with "datadings-write folder SPLIT.lst ... --root ROOT".
+
+Sample keys are the image paths relative to the root ("cat/0001.jpg"),
+as written in list files. JPEG and PNG images are stored byte for byte
+unless --resize or --compress is given; CMYK JPEGs become RGB JPEGs,
+other formats (BMP, GIF, TIFF, WebP) PNG. Files that cannot be read are
+skipped with a warning.
+
+Examples:
+
+    datadings-write folder photos/ --split train=0.9,val=0.1
+    datadings-write folder train.lst val.lst --root images/ -o out/
+    datadings-write folder labels.csv --resize 256 --compress 90
+    datadings-write folder photos/ --split train=0.8,test=0.2 --make-list
+"""
+from pathlib import Path
+import csv
+import os
+import re
+import sys
+
+from natsort import natsorted
+
+from .folder import CLASSES_FILE
+from .folder import CSV_SUFFIXES
+from .folder import IMAGE_EXTENSIONS
+from .folder import load_classes
+from .tools import ImageError
+from .tools import convert_image
+from .tools import write_samples
+from .tools import write_splits
+from .types import ImageClassificationData
+from ..tools import document_keys
+from ..tools import hash_string
+from ..tools import query_user
+from ..tools import stdin_is_interactive
+from ..tools.cli import UserError
+from ..tools.cli import run_main
+
+__doc__ += '\n' + document_keys(ImageClassificationData, postfix=(
+    '\n    "label" is a number, or a list of numbers for multi-label samples.\n'))
+
+__all__ = ('ListSource', 'TreeSource', 'assign_split', 'main', 'parse_split', 'read_list')
+
+_HEADER_NAMES = {'path', 'file', 'filename', 'file_name', 'image', 'image_path',
+                 'img', 'name', 'id', 'fname'}
+_SPLIT_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
+_MAX_REPORTED = 5
+
+
+# ------------------------------------------------------------------ splits
+
+def parse_split(spec):
+    """
+    Parse a split specification ``NAME=FRACTION[,NAME=FRACTION...]``; a
+    single ``NAME`` means ``NAME=1``. Fractions must add up to 1.
+
+    Returns:
+        list of ``(name, upper bound)`` with cumulative upper bounds
+
+    Raises:
+        ValueError: bad specification
+    """
+    parts = [p.strip() for p in spec.split(',') if p.strip()]
+    if not parts:
+        raise ValueError('empty split specification')
+    names, fractions = [], []
+    for part in parts:
+        name, sep, fraction = part.partition('=')
+        name = name.strip()
+        if not _SPLIT_NAME.match(name):
+            raise ValueError(f'invalid split name {name!r}: use letters, digits, _ . -')
+        if name in names:
+            raise ValueError(f'split {name!r} given twice')
+        try:
+            value = float(fraction) if sep else 1.0
+        except ValueError:
+            raise ValueError(f'invalid fraction {fraction!r} for split {name!r}') from None
+        if not 0 < value <= 1:
+            raise ValueError(f'fraction of split {name!r} must be in (0, 1], not {value}')
+        names.append(name)
+        fractions.append(value)
+    total = sum(fractions)
+    if abs(total - 1) > 1e-6:
+        raise ValueError(f'split fractions add up to {total:g}, not 1')
+    bounds, cumulative = [], 0.0
+    for name, value in zip(names, fractions):
+        cumulative += value / total
+        bounds.append((name, cumulative))
+    bounds[-1] = (names[-1], 2.0)  # rounding: the last split takes the rest
+    return bounds
+
+
+def assign_split(key, bounds):
+    """The split of a sample: a hash of its key, compared with the bounds
+    of :py:func:`parse_split`. Depends on nothing but the key."""
+    position = hash_string(key, salt=b'split') / 2 ** 64
+    for name, bound in bounds:
+        if position < bound:
+            return name
+    return bounds[-1][0]  # pragma: no cover - the last bound is 2
+
+
+# ----------------------------------------------------------------- sources
+
+def _has_ext(name, exts):
+    return name.lower().endswith(exts) and not name.startswith('.')
+
+
+class TreeSource:
+    """
+    Samples of a class-per-folder tree: ``(key, path, label)`` with the
+    key relative to ``root`` (``"cat/0001.jpg"``).
+
+    Parameters:
+        root: directory with one sub-directory per class
+        exts: tuple of lower-case file name extensions of images
+        classes: class names in label order, or None for natsorted
+            directory names
+    """
+
+    def __init__(self, root, exts=IMAGE_EXTENSIONS, classes=None):
+        self.root = root
+        self.exts = tuple(exts)
+        entries = [e for e in os.scandir(root) if not e.name.startswith('.')]
+        dirs = natsorted(e.name for e in entries if e.is_dir())
+        self.ignored = sum(1 for e in entries if e.is_file() and _has_ext(e.name, self.exts))
+        if classes is None:
+            if not dirs:
+                raise UserError(f'{root}: no class directories found '
+                                '(expected one sub-directory per class)')
+            classes = dirs
+        else:
+            unknown = [d for d in dirs if d not in set(classes)]
+            if unknown:
+                raise UserError(f'{root}: class directories not in the classes file: '
+                                + ', '.join(unknown[:_MAX_REPORTED]))
+        self.classes = list(classes)
+        self.named = True
+
+    def __iter__(self):
+        for label, name in enumerate(self.classes):
+            top = os.path.join(self.root, name)
+            if not os.path.isdir(top):
+                continue
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = natsorted(d for d in dirnames if not d.startswith('.'))
+                for filename in natsorted(filenames):
+                    if _has_ext(filename, self.exts):
+                        path = os.path.join(dirpath, filename)
+                        key = Path(os.path.relpath(path, self.root)).as_posix()
+                        yield key, path, label
+
+    def groups(self):
+        """Default splits without ``--split``: everything is ``train``."""
+        return {'train': self}
+
+
+def read_list(path):
+    """
+    Read an im2rec list (``index<TAB>label[<TAB>label...]<TAB>path``) or a
+    CSV list (``path,label[,label...]``, for ``.csv`` files; a header line
+    is skipped).
+
+    Yields:
+        ``(line number, path, [label strings])``
+
+    Raises:
+        UserError: a line does not have the format
+    """
+    csv_mode = str(path).lower().endswith(CSV_SUFFIXES)
+    with open(path, encoding='utf-8-sig', newline='' if csv_mode else None) as f:
+        if csv_mode:
+            rows = csv.reader(f)
+            for number, row in enumerate(rows, 1):
+                row = [c.strip() for c in row]
+                if not row or not any(row) or row[0].startswith('#'):
+                    continue
+                if number == 1 and row[0].lower() in _HEADER_NAMES:
+                    continue
+                if len(row) < 2 or not row[0] or not all(row[1:]):
+                    raise UserError(f'{path}:{number}: expected path,label[,label...], '
+                                    f'got {",".join(row)!r}')
+                yield number, row[0], row[1:]
+        else:
+            for number, line in enumerate(f, 1):
+                line = line.rstrip('\r\n')
+                if not line.strip() or line.startswith('#'):
+                    continue
+                fields = line.split('\t')
+                if len(fields) < 3 or not fields[-1].strip() \
+                        or not all(x.strip() for x in fields[1:-1]):
+                    raise UserError(
+                        f'{path}:{number}: expected index<TAB>label[<TAB>label...]<TAB>path '
+                        f'(tab separated), got {line!r}')
+                yield number, fields[-1].strip(), [x.strip() for x in fields[1:-1]]
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value != value or value in (float('inf'), float('-inf')):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+class ListSource:
+    """
+    Samples of list files: ``(key, path, label)``, the key being the path
+    as written in the list. Reads the lists once to check them: the format,
+    duplicate paths, missing image files, and what the labels are.
+
+    Parameters:
+        files: list files
+        root: directory relative paths are relative to; None: each list
+            file's directory
+        classes: class names in label order: labels are names; None:
+            labels are numbers, unless some are not
+    """
+
+    def __init__(self, files, root=None, classes=None):
+        self.files = list(files)
+        self.root = root
+        seen = {}
+        missing = []
+        names = set()
+        numeric = True
+        width = 0
+        count = 0
+        for file in self.files:
+            for number, path, labels in read_list(file):
+                count += 1
+                where = f'{file}:{number}'
+                if path in seen:
+                    raise UserError(f'{where}: {path} is listed twice (also {seen[path]})')
+                seen[path] = where
+                if len(missing) < _MAX_REPORTED and not os.path.isfile(self._resolve(file, path)):
+                    missing.append(f'{self._resolve(file, path)} ({where})')
+                width = max(width, len(labels))
+                names.update(labels)
+                if numeric and any(_number(x) is None for x in labels):
+                    numeric = False
+        if not count:
+            raise UserError('no samples in ' + ', '.join(map(str, self.files)))
+        if missing:
+            raise UserError('image files not found: ' + '; '.join(missing)
+                            + ('' if root else ' (paths are relative to the list file; '
+                                               'use --root)'))
+        self.named = classes is not None or not numeric
+        self.multi = width > 1
+        self.classes = None
+        if self.named:
+            if classes is None:
+                classes = natsorted(names)
+            unknown = natsorted(names - set(classes))
+            if unknown:
+                raise UserError('labels not in the classes file: '
+                                + ', '.join(unknown[:_MAX_REPORTED]))
+            self.classes = list(classes)
+        self._index = {name: i for i, name in enumerate(self.classes or ())}
+
+    def _resolve(self, file, path):
+        root = self.root if self.root is not None else os.path.dirname(file)
+        return os.path.join(root, path)
+
+    def _label(self, labels):
+        if self.named:
+            values = [self._index[x] for x in labels]
+        else:
+            values = [_number(x) for x in labels]
+        return values if self.multi else values[0]
+
+    def iter_file(self, file):
+        """Samples of one list file."""
+        for _, path, labels in read_list(file):
+            yield path, self._resolve(file, path), self._label(labels)
+
+    def __iter__(self):
+        for file in self.files:
+            yield from self.iter_file(file)
+
+    def groups(self):
+        """Default splits without ``--split``: one per list file, named after it."""
+        groups = {}
+        for file in self.files:
+            name = Path(file).stem
+            if name in groups:
+                raise UserError(f'two list files give split {name!r}; use --split, '
+                                'or rename one')
+            groups[name] = _FileItems(self, file)
+        return groups
+
+
+class _FileItems:
+    def __init__(self, source, file):
+        self.source, self.file = source, file
+
+    def __iter__(self):
+        return self.source.iter_file(self.file)
+
+
+class _SplitItems:
+    """Re-iterable samples of one split (streamed, never a list)."""
+
+    def __init__(self, source, bounds, name):
+        self.source, self.bounds, self.name = source, bounds, name
+
+    def __iter__(self):
+        for item in self.source:
+            if assign_split(item[0], self.bounds) == self.name:
+                yield item
+
+
+# ------------------------------------------------------------------ output
+
+def _confirm_overwrite(path, overwrite):
+    """The writer's convention for plain files: ask (on a terminal), else
+    refuse with FileExistsError; "abort" raises KeyboardInterrupt."""
+    if overwrite or not path.exists():
+        return
+    if not stdin_is_interactive():
+        raise FileExistsError(f'{path} exists; use -y to overwrite it')
+    answer = query_user(f'{path.name} exists, overwrite?')
+    if answer == 'no':
+        raise FileExistsError(path)
+    if answer == 'abort':
+        raise KeyboardInterrupt(path)
+
+
+def _write_text(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    try:
+        tmp.write_text(text, encoding='utf-8')
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_classes(outdir, classes, overwrite):
+    path = Path(outdir, CLASSES_FILE)
+    for name in classes:
+        if '\n' in name or '\r' in name or not name.strip():
+            raise UserError(f'class name {name!r} cannot be written to {CLASSES_FILE}')
+    text = ''.join(name + '\n' for name in classes)
+    if path.exists() and path.read_text(encoding='utf-8') == text:
+        return
+    if path.exists() and not overwrite:
+        try:
+            _confirm_overwrite(path, overwrite)
+        except FileExistsError:
+            raise UserError(
+                f'{path} exists with other class names; use -y to overwrite it, '
+                f'or --classes {path} to keep its labels') from None
+    _write_text(path, text)
+
+
+def _format_label(label):
+    labels = label if isinstance(label, list) else [label]
+    return '\t'.join(str(x) for x in labels)
+
+
+def _write_list(path, items, overwrite):
+    path = Path(path)
+    _confirm_overwrite(path, overwrite)
+    lines = (f'{i}\t{_format_label(label)}\t{key}\n'
+             for i, (key, _, label) in enumerate(items))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    count = 0
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            for line in lines:
+                f.write(line)
+                count += 1
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return count
+
+
+def _make_convert(args, skipped):
+    quality, subsampling, resize = args.compress, args.subsampling, args.resize
+
+    def convert(item):
+        key, path, label = item
+        try:
+            with open(path, 'rb') as f:
+                data = f.read()
+            image = convert_image(data, quality=quality, subsampling=subsampling,
+                                  resize=resize)
+        except (OSError, ImageError) as exc:
+            skipped.append(f'{path}: {exc}')
+            return None
+        return ImageClassificationData(key, image, label)
+
+    return convert
+
+
+def _exts(value):
+    exts = tuple('.' + e.strip().lstrip('.').lower() for e in value.split(',') if e.strip())
+    if not exts:
+        import argparse
+        raise argparse.ArgumentTypeError('no extensions given')
+    return exts
+
+
+def main(argv=None):
+    from ..tools.argparse import argument_outdir
+    from ..tools.argparse import argument_quiet
+    from ..tools.argparse import argument_seed
+    from ..tools.argparse import argument_threads
+    from ..tools.argparse import make_parser
+    from .tools import argument_compress
+    from .tools import argument_resize
+    from .tools import argument_subsampling
+
+    parser = make_parser(__doc__, indir=False, outdir=False, skip_verification=False)
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='A class-per-folder directory, or list files.')
+    argument_outdir(parser, help='Output directory. Default: the input directory, '
+                                 'or the directory of the first list file.')
+    parser.add_argument('--root', metavar='DIR', default=None,
+                        help='Paths in list files are relative to DIR '
+                             '(default: the directory of each list file).')
+    parser.add_argument('--split', metavar='SPEC', default=None,
+                        help='Distribute samples to splits by a hash of their key, '
+                             'e.g. train=0.9,val=0.1; a single NAME puts all samples '
+                             'into NAME.msgpack.')
+    parser.add_argument('--classes', metavar='FILE', default=None,
+                        help='Class names in label order, one per line (e.g. the '
+                             'classes.txt of an earlier run), to keep labels the same.')
+    parser.add_argument('--exts', type=_exts, default=IMAGE_EXTENSIONS, metavar='EXT,...',
+                        help='File name extensions of images in directories '
+                             f'(default: {",".join(e[1:] for e in IMAGE_EXTENSIONS)}).')
+    parser.add_argument('--make-list', action='store_true',
+                        help='Only write the list files SPLIT.lst (and classes.txt), '
+                             'do not convert.')
+    argument_resize(parser)
+    argument_compress(parser)
+    argument_subsampling(parser)
+    argument_seed(parser)
+    argument_threads(parser)
+    argument_quiet(parser)
+    args = parser.parse_args(argv)
+
+    bounds = None
+    if args.split is not None:
+        try:
+            bounds = parse_split(args.split)
+        except ValueError as exc:
+            parser.error(f'--split: {exc}')
+    classes = load_classes(args.classes) if args.classes else None
+
+    inputs = args.inputs
+    for p in inputs:
+        if not os.path.exists(p):
+            raise FileNotFoundError(f'{p}: no such file or directory')
+    if any(os.path.isdir(p) for p in inputs):
+        if len(inputs) > 1:
+            parser.error('give one directory, or one or more list files')
+        if args.root is not None:
+            parser.error('--root is for list files; a directory is its own root')
+        source = TreeSource(inputs[0], args.exts, classes)
+        outdir = args.outdir or inputs[0]
+        root = inputs[0]
+        if source.ignored and not args.quiet:
+            print(f'{source.ignored} images directly in {inputs[0]} are ignored '
+                  '(not in a class directory)', file=sys.stderr)
+    else:
+        source = ListSource(inputs, args.root, classes)
+        outdir = args.outdir or os.path.dirname(inputs[0]) or '.'
+        root = args.root
+
+    if bounds is None:
+        groups = source.groups()
+    else:
+        groups = {name: _SplitItems(source, bounds, name) for name, _ in bounds}
+
+    # count samples per split (for progress bars and a friendly message)
+    counts = dict.fromkeys(groups, 0)
+    if bounds is None:
+        for name, items in groups.items():
+            counts[name] = sum(1 for _ in items)
+    else:
+        for item in source:
+            counts[assign_split(item[0], bounds)] += 1
+    if not any(counts.values()):
+        raise UserError(f'no images found in {inputs[0]}')
+
+    if source.named:
+        _write_classes(outdir, source.classes, args.no_confirm)
+
+    if args.make_list:
+        if root is None:
+            dirs = {os.path.abspath(os.path.dirname(f)) for f in inputs}
+            if len(dirs) > 1:
+                parser.error('list files in different directories: give --root')
+            root = dirs.pop()
+
+        def write_list(split):
+            path = Path(outdir, split + '.lst')
+            n = _write_list(path, groups[split], args.no_confirm)
+            if not args.quiet:
+                print(f'{n} samples listed in {path}', file=sys.stderr)
+            return path
+
+        written = write_splits(list(groups), write_list)
+        if written and not args.quiet:
+            lists = ' '.join(str(p) for p in written.values())
+            print(f'convert with: datadings-write folder {lists} '
+                  f'--root {os.path.abspath(root)}', file=sys.stderr)
+        return
+
+    skipped = []
+    convert = _make_convert(args, skipped)
+
+    def write_split(split):
+        if not counts[split]:
+            print(f'{split}: no samples, nothing written', file=sys.stderr)
+            return 0
+        return write_samples(os.path.join(outdir, split + '.msgpack'), groups[split],
+                             convert, args, total=counts[split])
+
+    try:
+        write_splits(list(groups), write_split)
+    finally:
+        if skipped:
+            shown = '\n  '.join(skipped[:10])
+            more = f'\n  ... and {len(skipped) - 10} more' if len(skipped) > 10 else ''
+            print(f'warning: skipped {len(skipped)} unreadable images:\n  {shown}{more}',
+                  file=sys.stderr)
+
+
+if __name__ == '__main__':
+    run_main(main)

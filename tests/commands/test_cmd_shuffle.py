@@ -1,0 +1,112 @@
+"""datadings-shuffle: exact bytes, reproducible seeds, atomic output."""
+import pytest
+
+from datadings_like.commands import shuffle as shuffle_cmd
+from datadings_like.writer import RawWriter
+
+INTERRUPT = '''
+import os, signal
+from datadings_like.writer import RawWriter
+_write = RawWriter.write
+_count = [0]
+def write(self, key, data):
+    _count[0] += 1
+    if _count[0] == 5:
+        os.kill(os.getpid(), signal.SIGINT)
+    return _write(self, key, data)
+RawWriter.write = write
+'''
+
+
+def test_shuffle_subprocess(cli, data, tmp_path):
+    out = tmp_path / 'out.msgpack'
+    result = cli.run('shuffle', data, out, '--seed', 1, '-q')
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ''  # -q: no progress bar, no chatter
+    assert cli.multiset(out) == cli.multiset(data)
+    assert cli.keys(out) != cli.keys(data)
+    assert cli.run('verify', '-q', out).returncode == 0
+
+
+@pytest.mark.parametrize('options', [[], ['--true-shuffle'], ['--buf-size', '0.2', '--chunk-size', '4']])
+def test_shuffle_keeps_bytes_and_seed_reproduces(cli, tmp_path, options):
+    data = cli.make(tmp_path / 'data.msgpack', 200)
+    a, b, c = (tmp_path / f'{x}.msgpack' for x in 'abc')
+    for out, seed in ((a, 1), (b, 1), (c, 2)):
+        result = cli.call('shuffle', data, out, '--seed', seed, '-q', *options)
+        assert result.returncode == 0, result.stderr
+    assert cli.multiset(a) == cli.multiset(data)
+    assert a.read_bytes() == b.read_bytes()
+    assert cli.keys(a) != cli.keys(c)
+    assert cli.keys(a) != cli.keys(data)
+    cli.verifies(a)
+    cli.verifies(c)
+
+
+def test_progress_bar_and_default_seed(cli, data, tmp_path):
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('shuffle', data, out)
+    assert result.returncode == 0, result.stderr
+    assert '100%' in result.stderr and '60 samples written' in result.stderr
+    assert cli.multiset(out) == cli.multiset(data)
+
+
+def test_quasi_shuffle_mixes_small_datasets(cli, data, tmp_path):
+    # default buffer covers these 60 samples: they must not stay in chunk order
+    out = tmp_path / 'out.msgpack'
+    cli.call('shuffle', data, out, '--seed', 3, '-q')
+    keys = cli.keys(out)
+    runs = sum(1 for x, y in zip(keys, keys[1:]) if int(y[1:]) == int(x[1:]) + 1)
+    assert runs < 20
+
+
+def test_same_file_and_existing_output(cli, data, tmp_path):
+    before = data.read_bytes()
+    cli.user_error(cli.run('shuffle', data, data, '-y'), words=['same file'])
+    link = tmp_path / 'link.msgpack'
+    link.symlink_to(data)
+    cli.user_error(cli.call('shuffle', data, link, '-y'), words=['same file'])
+    assert data.read_bytes() == before
+    out = tmp_path / 'out.msgpack'
+    out.write_bytes(b'old')
+    cli.user_error(cli.run('shuffle', data, out), words=['exists'])
+    assert out.read_bytes() == b'old'
+    assert cli.call('shuffle', data, out, '-y', '-q').returncode == 0
+    cli.verifies(out)
+
+
+def test_bad_options(cli, data, tmp_path):
+    out = tmp_path / 'out.msgpack'
+    cli.user_error(cli.call('shuffle', data, out, '--buf-size', '0'), status=2)
+    cli.user_error(cli.call('shuffle', data, out, '--chunk-size', 'x'), status=2)
+    cli.user_error(cli.run('shuffle', data, out, '--bogus'), status=2, words=['--bogus'])
+    cli.user_error(cli.call('shuffle', tmp_path / 'nope.msgpack', out), words=['nope.msgpack'])
+    assert not out.exists()
+
+
+def test_ctrl_c_leaves_no_output(cli, data, tmp_path):
+    out = tmp_path / 'out.msgpack'
+    result = cli.run_patched('shuffle', [data, out, '-q'], INTERRUPT)
+    assert result.returncode == 130, result.stderr
+    assert 'Traceback' not in result.stderr
+    assert cli.dataset_files(out) == []
+    assert cli.temp_files(tmp_path) == []
+
+
+def test_exception_keeps_existing_output(cli, data, tmp_path, monkeypatch):
+    out = tmp_path / 'out.msgpack'
+    cli.make(out, 3, prefix='old')
+    old = {p.name: p.read_bytes() for p in cli.dataset_files(out)}
+    calls = []
+
+    def failing(self, key, raw):
+        calls.append(key)
+        if len(calls) == 10:
+            raise RuntimeError('disk on fire')
+        return original(self, key, raw)
+    original = RawWriter.write
+    monkeypatch.setattr(RawWriter, 'write', failing)
+    with pytest.raises(RuntimeError):
+        shuffle_cmd.main([str(data), str(out), '-y', '-q'])
+    assert {p.name: p.read_bytes() for p in cli.dataset_files(out)} == old
+    assert cli.temp_files(tmp_path) == []
