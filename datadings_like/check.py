@@ -93,10 +93,16 @@ def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def _dataset_files(path: Path) -> List[Path]:
+    return [path] + [path_append(path, s) for s in
+                     INDEX_SUFFIXES + ('.md5', SUFFIX_LEGACY_INDEX)]
+
+
 def check_outputs(infiles: Sequence, outfiles: Sequence):
     """
-    Refuse outputs that would clobber an input, that are given more than
-    once, or that are directories. Called before anything is written.
+    Refuse outputs that would clobber an input (or one of its index files),
+    that are given more than once, or that are directories. Called before
+    anything is written.
 
     Raises:
         UserError: with a message naming the offending file
@@ -106,14 +112,19 @@ def check_outputs(infiles: Sequence, outfiles: Sequence):
     for i, out in enumerate(outfiles):
         if out.is_dir():
             raise UserError(f'{out}: output is a directory; give a file name')
-        if not out.name:
-            raise UserError(f'{out}: output needs a file name')
         for inp in infiles:
             if _same(inp, out):
                 raise UserError(
                     f'{out}: input and output are the same file; '
                     'write to a new file instead'
                 )
+            in_files = _dataset_files(inp)
+            for written in _dataset_files(out):
+                if any(_same(written, f) for f in in_files):
+                    raise UserError(
+                        f'{out}: writing it would replace {written.name}, '
+                        f'which belongs to the input {inp}'
+                    )
         for other in outfiles[:i]:
             if _same(other, out):
                 raise UserError(f'{out}: output file given more than once')
@@ -416,15 +427,16 @@ def rebuild_index(path, progress=False, overwrite=False) -> Tuple[int, List[str]
 
 def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: list,
                required: Sequence[str]):
+    missing = set()
     md5_path = path_append(path, '.md5')
     if not md5_path.exists():
         problems.append(f'{md5_path.name} is missing (recreate it with datadings-index)')
-        return
+        return missing
     try:
         hashes = load_md5file(md5_path)
     except (ValueError, UnicodeDecodeError) as exc:
         problems.append(f'{md5_path.name} is damaged ({exc})')
-        return
+        return missing
     for name in required:
         if name not in hashes:
             problems.append(f'{md5_path.name} has no entry for {name}')
@@ -435,6 +447,7 @@ def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: li
         file = path.with_name(name)
         if not file.exists():
             problems.append(f'{name} is listed in {md5_path.name} but missing')
+            missing.add(name)
             continue
         if name == path.name and data_md5 is not None:
             actual = data_md5
@@ -443,6 +456,7 @@ def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: li
             actual = hash_md5hex(file, progress=progress and file.stat().st_size > 1 << 24)
         if actual != expected:
             problems.append(f'{name} does not match its MD5 in {md5_path.name}')
+    return missing
 
 
 def _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems):
@@ -530,7 +544,11 @@ def verify_dataset(path, progress=False) -> List[str]:
         required.append(legacy_path.name)
     else:
         required += [path.name + s for s in INDEX_SUFFIXES]
-    _check_md5(path, progress, data_md5, problems, required)
+    missing = _check_md5(path, progress, data_md5, problems, required)
+
+    def report_missing(p):
+        if p.name not in missing:
+            problems.append(f'{p.name} is missing')
 
     if legacy:
         try:
@@ -561,7 +579,7 @@ def verify_dataset(path, progress=False) -> List[str]:
         except DatasetError as exc:
             problems.append(_short(exc, keys_path))
     else:
-        problems.append(f'{keys_path.name} is missing')
+        report_missing(keys_path)
     if offsets is not None and scanned_offsets is not None:
         _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
     elif keys is not None and scanned_keys is not None and keys != scanned_keys:
@@ -570,7 +588,7 @@ def verify_dataset(path, progress=False) -> List[str]:
     reference_keys = scanned_keys if scanned_keys is not None else keys
     hashes_path = path_append(path, SUFFIX_KEY_HASHES)
     if not hashes_path.exists():
-        problems.append(f'{hashes_path.name} is missing')
+        report_missing(hashes_path)
     elif reference_keys is not None:
         try:
             salt, hashes = load_key_hashes(path)
@@ -590,7 +608,7 @@ def verify_dataset(path, progress=False) -> List[str]:
 
     filter_path = path_append(path, SUFFIX_FILTER)
     if not filter_path.exists():
-        problems.append(f'{filter_path.name} is missing')
+        report_missing(filter_path)
     elif reference_keys is not None:
         try:
             bloom = load_filter(path)

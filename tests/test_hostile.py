@@ -10,10 +10,10 @@ from pathlib import Path
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import warnings
 
 import msgpack
@@ -25,7 +25,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from datadings_like.errors import DatasetError
-from datadings_like.msgpack import DecodeError
 from datadings_like.msgpack import UnsafeDataError
 from datadings_like.msgpack import packb
 from datadings_like.reader import MsgpackReader
@@ -36,7 +35,6 @@ from datadings_like.reader import Shuffler
 from datadings_like.writer import RawWriter
 
 READ_ERRORS = (DatasetError, UnsafeDataError)
-FUZZ_ALLOWED = (DatasetError, UnsafeDataError, DecodeError, FileNotFoundError, IndexError, KeyError)
 
 
 # ------------------------------------------------------------ crafted samples
@@ -162,33 +160,61 @@ SHUFFLER_BUG = pytest.mark.xfail(
            'ValueError without the dataset path (reader/msgpack.py, _gather)')
 
 
+INCOMPLETE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason='BUG: iter/slice decode a whole chunk with one msgpack.Unpacker and only check, '
+           'at the end, that Unpacker.tell() reached the last offset; tell() also counts a '
+           'pending incomplete header, and a damaged sample can run on into the next '
+           'sample\'s bytes. Samples are then silently dropped or merged (fewer samples, no '
+           'error), while get(i) raises DatasetError (reader/msgpack.py, MsgpackReader._chunk)')
+# (case, access) pairs hit by INCOMPLETE_BUG: ranges that end with the bad sample
+INCOMPLETE_CASES = {'huge_bin_header'}
+RANGE_ENDING_AT_BAD = {'iter_from_bad', 'slice_only_bad', 'sharded_slice'}
+
+
 def access_params():
     for name in sorted(ACCESS):
         marks = [SHUFFLER_BUG] if name in ('shuffler', 'quasi_shuffler') else []
         yield pytest.param(name, marks=marks, id=name)
 
 
+def case_access_params():
+    for case in CASE_NAMES:
+        if hostile_messages('x')[case][1] is None:
+            continue
+        for access in access_params():
+            name = access.values[0]
+            marks = list(access.marks)
+            if case in INCOMPLETE_CASES and name in RANGE_ENDING_AT_BAD:
+                marks.append(INCOMPLETE_BUG)
+            yield pytest.param(case, name, marks=marks, id=f'{case}-{name}')
+
+
 # ------------------------------------------------------------ crash guard
 
 HELPER = r'''
 import json
+import os
 import random
-import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import msgpack
 import numpy as np
 
-sys.path.insert(0, sys.argv[2])
-import test_hostile as th
-
 from datadings_like.errors import DatasetError
+from datadings_like.index import SUFFIX_FILTER
+from datadings_like.msgpack import DecodeError
+from datadings_like.msgpack import UnsafeDataError
+from datadings_like.msgpack import packb
 from datadings_like.reader import MsgpackReader
 from datadings_like.writer import FileWriter
 
 SUFFIXES = ('', '.offsets', '.keys', '.key_hashes')
+FUZZ_ALLOWED = (DatasetError, UnsafeDataError, DecodeError, FileNotFoundError, IndexError,
+                KeyError)
 
 
 def make_dataset(path):
@@ -230,86 +256,120 @@ def damage(data, rng):
     return bytes(data)
 
 
+def _packed(samples):
+    try:
+        return [packb(s) for s in samples]
+    except Exception as exc:  # something decoded that cannot be packed again
+        return ['unpackable', repr(exc)]
+
+
 def exercise(path):
-    """Open and read everything; yield (step, exception) for each failing step."""
+    """
+    Open and read everything; yield (step, exception) for each failing step.
+    Reads that succeed must agree with each other: every way of reading
+    gives all len(reader) samples, and the same ones.
+    """
     try:
         reader = MsgpackReader(path)
     except Exception as exc:
         yield 'open', exc
         return
     n = len(reader)
+    results = {}
     steps = [
         ('iter', lambda: list(reader.iter(start=0)) if n else []),
+        ('iter_chunked', lambda: list(reader.iter(start=0, chunk_size=1, copy=False))
+         if n else []),
+        ('get', lambda: [reader.get(i) for i in range(n)]),
+        ('slice', lambda: list(reader.slice(0, n))),
+        ('slices', lambda: [s for i in range(n) for s in reader.slice(i, i + 1)]),
+        ('getitem', lambda: reader[0:n]),
+        ('next', lambda: [reader.seek(0), [reader.next() for _ in range(n)]][1] if n else []),
         ('iter_raw', lambda: list(reader.iter(start=0, raw=True)) if n else []),
         ('iter_keys', lambda: list(reader.iter(start=0, yield_key=True, copy=False,
                                                chunk_size=3)) if n else []),
-        ('get', lambda: [reader.get(i) for i in range(n)]),
         ('get_key', lambda: [reader.get(i, yield_key=True, copy=False) for i in range(n)]),
-        ('slice', lambda: list(reader.slice(0, n))),
         ('keys', lambda: reader.keys()),
         ('find_key', lambda: [reader.find_key(i) for i in range(n)]),
         ('find_index', lambda: [reader.find_index(f'sample-{i}') for i in range(12)]),
         ('contains', lambda: [f'sample-{i}' in reader for i in range(12)] + ['nope' in reader]),
-        ('next', lambda: [reader.seek(0), [reader.next() for _ in range(n)]] if n else []),
     ]
     for name, step in steps:
         try:
-            step()
+            results[name] = step()
         except Exception as exc:
             yield name, exc
+    decoded = {k: _packed(v) for k, v in results.items()
+               if k in ('iter', 'iter_chunked', 'get', 'slice', 'slices', 'getitem', 'next')}
+    for name, packed in decoded.items():
+        if len(packed) != n:
+            yield name, AssertionError(f'{name} gave {len(packed)} of {n} samples, no error')
+        elif 'get' in decoded and packed != decoded['get']:
+            yield name, AssertionError(f'{name} and get disagree')
+    if 'iter_raw' in results and len(results['iter_raw']) != n:
+        yield 'iter_raw', AssertionError('iter(raw=True) lost samples')
     reader.close()
 
 
-def to_legacy(path):
+def legacy_index(path):
     keys = msgpack.unpackb(Path(str(path) + '.keys').read_bytes())
     offsets = np.frombuffer(Path(str(path) + '.offsets').read_bytes(), dtype='>u8').tolist()
-    index = {k: o for k, o in zip(keys, offsets)}
-    Path(str(path) + '.index').write_bytes(msgpack.packb(index))
-    for suffix in ('.offsets', '.keys', '.key_hashes', '.filter', '.md5'):
-        Path(str(path) + suffix).unlink()
+    return msgpack.packb({k: o for k, o in zip(keys, offsets)})
 
 
 def fuzz(workdir, first_seed, count):
-    workdir = Path(workdir)
+    # a RAM disk if there is one: rewriting files on some disks costs ms each
+    if os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK):
+        with tempfile.TemporaryDirectory(dir='/dev/shm', prefix='hostile-fuzz-') as tmp:
+            return _fuzz(Path(tmp), first_seed, count)
+    return _fuzz(Path(workdir), first_seed, count)
+
+
+def _fuzz(workdir, first_seed, count):
     original = workdir / 'orig' / 'data.msgpack'
     original.parent.mkdir(parents=True, exist_ok=True)
     make_dataset(original)
+    files = {suffix: Path(str(original) + suffix).read_bytes()
+             for suffix in SUFFIXES + (SUFFIX_FILTER, '.md5')}
+    legacy_files = {'': files[''], '.index': legacy_index(original)}
+    # files are overwritten in place for every copy: unlinking is slow on
+    # some file systems
+    (workdir / 'new').mkdir()
+    (workdir / 'legacy').mkdir()
     problems = []
     outcomes = {}
     warnings.simplefilter('ignore')
     for seed in range(first_seed, first_seed + count):
         print('seed', seed, file=sys.stderr, flush=True)
         rng = random.Random(seed)
-        case = workdir / 'case'
-        shutil.rmtree(case, ignore_errors=True)
-        case.mkdir()
-        path = case / 'data.msgpack'
-        for suffix in SUFFIXES + ('.filter', '.md5'):
-            shutil.copyfile(str(original) + suffix, str(path) + suffix)
         legacy = rng.random() < 0.2
         if legacy:
-            to_legacy(path)
+            contents = dict(legacy_files)
             targets = rng.sample(('', '.index'), rng.choice((1, 1, 2)))
+            path = workdir / 'legacy' / 'data.msgpack'
         else:
+            contents = dict(files)
             targets = rng.sample(SUFFIXES, rng.choice((1, 1, 1, 2)))
+            path = workdir / 'new' / 'data.msgpack'
         for suffix in targets:
-            p = Path(str(path) + suffix)
-            p.write_bytes(damage(p.read_bytes(), rng))
+            contents[suffix] = damage(contents[suffix], rng)
         if not legacy and '' in targets and rng.random() < 0.5:
             # keep the offsets consistent with the new data size, so that
             # the damaged samples are actually decoded
-            offsets = Path(str(path) + '.offsets')
-            data = bytearray(offsets.read_bytes())
-            if len(data) >= 16:
-                data[-8:] = path.stat().st_size.to_bytes(8, 'big')
-                offsets.write_bytes(bytes(data))
+            offsets = bytearray(contents['.offsets'])
+            if len(offsets) >= 16:
+                offsets[-8:] = len(contents['']).to_bytes(8, 'big')
+                contents['.offsets'] = bytes(offsets)
+        for suffix, content in contents.items():
+            with open(str(path) + suffix, 'wb') as f:
+                f.write(content)
         failures = list(exercise(path))
-        outcomes['clean' if not failures else 'failed'] = \
-            outcomes.get('clean' if not failures else 'failed', 0) + 1
+        outcome = 'clean' if not failures else 'failed'
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
         for step, exc in failures:
             name = type(exc).__name__
             outcomes[name] = outcomes.get(name, 0) + 1
-            ok = isinstance(exc, th.FUZZ_ALLOWED)
+            ok = isinstance(exc, FUZZ_ALLOWED)
             if ok and isinstance(exc, DatasetError) and str(path) not in str(exc):
                 ok = False
             if not ok:
@@ -320,6 +380,8 @@ def fuzz(workdir, first_seed, count):
 
 def hostile(workdir):
     """Read every crafted dataset every way; report what happened."""
+    sys.path.insert(0, sys.argv[2])
+    import test_hostile as th
     marker, paths = th.build_all(workdir)
     results = {}
     for name, path in sorted(paths.items()):
@@ -379,9 +441,7 @@ def test_crafted_datasets_do_not_crash_a_subprocess(crafted):
 
 # ------------------------------------------------------------ crafted: in process
 
-@pytest.mark.parametrize('access', list(access_params()))
-@pytest.mark.parametrize('case', [c for c in CASE_NAMES
-                                  if hostile_messages('x')[c][1] is not None])
+@pytest.mark.parametrize('case,access', list(case_access_params()))
 def test_crafted_sample_raises_error_naming_file(crafted, case, access):
     marker, paths = crafted
     path = paths[case]
@@ -446,6 +506,60 @@ def test_iteration_continues_after_error(crafted):
         # a new iteration from after the bad sample works
         assert [s['key'] for s in reader.iter(start=2)] == ['ok2']
     assert not marker.exists()
+
+
+INCOMPLETE_MESSAGES = {
+    'bin32_header': b'\x81\xa1a\xc6\xff\xff\xff\xff',
+    'map_missing_pair': b'\x82\xa3key\xa3bad',
+    'array_missing_items': b'\x93\x01',
+    'str8_header': b'\x81\xa1a\xd9\x20',
+    'map_header_only': b'\x81',
+    'ext_header': b'\xd4',
+    'nested': b'\x81\xa1a\x81\xa1b\x92',
+    'truncated_sample': packb({'key': 'k4', 'a': np.arange(10)})[:-3],
+}
+
+
+@pytest.mark.parametrize('name', [
+    pytest.param(n, marks=[] if n == 'truncated_sample' else [INCOMPLETE_BUG])
+    for n in sorted(INCOMPLETE_MESSAGES)])
+def test_incomplete_last_sample_is_not_dropped(tmp_path, name):
+    """A damaged last sample must give an error, never a shorter dataset."""
+    path = tmp_path / 'd.msgpack'
+    with RawWriter(path, disable=True) as writer:
+        for i in range(4):
+            writer.write(f'k{i}', packb({'key': f'k{i}'}))
+        writer.write('k4', INCOMPLETE_MESSAGES[name])
+    reader = MsgpackReader(path)
+    assert len(reader) == 5
+    with pytest.raises(DatasetError) as info:
+        reader.get(4)
+    assert str(path) in str(info.value)
+    for read in (lambda: list(reader), lambda: list(reader.iter(start=0)),
+                 lambda: list(reader.slice(0, 5)), lambda: reader[:],
+                 lambda: list(Range(reader, 2))):
+        with pytest.raises(DatasetError) as info:
+            read()
+        assert str(path) in str(info.value)
+
+
+@INCOMPLETE_BUG
+def test_sample_running_into_the_next_is_not_merged(tmp_path):
+    path = tmp_path / 'd.msgpack'
+    with RawWriter(path, disable=True) as writer:
+        writer.write('a', packb({'key': 'a'}))
+        writer.write('b', b'\x82\xa3key\xa1b\xa1x')  # map of 2 pairs, last value missing
+        writer.write('c', packb({'key': 'c'}))
+        writer.write('d', packb({'key': 'd'}))
+    reader = MsgpackReader(path)
+    assert len(reader) == 4
+    with pytest.raises(DatasetError):
+        reader.get(1)
+    assert reader.get(2) == {'key': 'c'}
+    for read in (lambda: list(reader), lambda: list(reader.slice(0, 4)), lambda: reader[:]):
+        with pytest.raises(DatasetError) as info:
+            read()
+        assert str(path) in str(info.value)
 
 
 # ------------------------------------------------------------ pickle through every reader
@@ -553,16 +667,32 @@ def test_pickle_in_legacy_dataset(tmp_path):
 
 # ------------------------------------------------------------ random damage
 
-FUZZ_SEEDS = 600
+FUZZ_SEEDS = 800
 
 
-def test_random_damage_fuzz_in_subprocess(tmp_path):
-    report = run_helper(tmp_path, 'fuzz', tmp_path, 0, FUZZ_SEEDS)
-    assert report['problems'] == [], json.dumps(report['problems'][:10], indent=1)
-    outcomes = report['outcomes']
-    # the damage must actually reach the decoder: some copies fail, some read
+@pytest.fixture(scope='module')
+def fuzz_report(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('fuzz')
+    return run_helper(directory, 'fuzz', directory, 0, FUZZ_SEEDS)
+
+
+def test_random_damage_fuzz_in_subprocess(fuzz_report):
+    """No crash (checked by run_helper), only allowed exceptions, DatasetError
+    messages name the dataset file."""
+    problems = [p for p in fuzz_report['problems'] if p['type'] != 'AssertionError']
+    assert problems == [], json.dumps(problems[:10], indent=1)
+    outcomes = fuzz_report['outcomes']
+    # the damage must actually reach the reader: some copies fail, some read
     assert outcomes.get('failed', 0) > FUZZ_SEEDS // 4
+    assert outcomes.get('clean', 0) > 0
     assert outcomes.get('DatasetError', 0) > 0
+
+
+@INCOMPLETE_BUG
+def test_random_damage_reads_agree(fuzz_report):
+    """Every successful way of reading gives all samples, and the same ones."""
+    problems = [p for p in fuzz_report['problems'] if p['type'] == 'AssertionError']
+    assert problems == [], json.dumps(problems[:10], indent=1)
 
 
 # ------------------------------------------------------------ hypothesis
@@ -590,21 +720,39 @@ def _check_read_all(path, known_keys=None):
     reader.close()
 
 
-_HYPO_DIR = None
+@pytest.fixture(scope='module')
+def scratch(tmp_path_factory):
+    """
+    A function that gives a new empty directory for each hypothesis example
+    (module scoped: hypothesis runs many examples per test call).
+    On a RAM disk if there is one; everything is removed afterwards.
+    """
+    if os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK):
+        base = tempfile.TemporaryDirectory(dir='/dev/shm', prefix='hostile-hypothesis-')
+        root = Path(base.name)
+    else:
+        base = None
+        root = tmp_path_factory.mktemp('hypothesis')
+    made = []
 
-
-def _scratch():
-    global _HYPO_DIR
-    if _HYPO_DIR is None:
-        _HYPO_DIR = tempfile.mkdtemp(prefix='hostile-hypothesis-')
-    return Path(tempfile.mkdtemp(dir=_HYPO_DIR))
+    def new_dir():
+        while made:
+            shutil.rmtree(made.pop(), ignore_errors=True)
+        directory = Path(tempfile.mkdtemp(dir=root))
+        made.append(directory)
+        return directory
+    yield new_dir
+    for directory in made:
+        shutil.rmtree(directory, ignore_errors=True)
+    if base is not None:
+        base.cleanup()
 
 
 @settings(max_examples=80, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(message=st.binary(max_size=200))
-def test_hypothesis_binary_sample(message):
-    path = _scratch() / 'd.msgpack'
+def test_hypothesis_binary_sample(scratch, message):
+    path = scratch() / 'd.msgpack'
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         with RawWriter(path, disable=True) as writer:
@@ -627,8 +775,8 @@ _msgpackish = st.one_of(
 @settings(max_examples=120, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(message=_msgpackish)
-def test_hypothesis_msgpackish_sample(message):
-    path = _scratch() / 'd.msgpack'
+def test_hypothesis_msgpackish_sample(scratch, message):
+    path = scratch() / 'd.msgpack'
     with RawWriter(path, disable=True) as writer:
         writer.write('fuzz', message)
     _check_read_all(path)
@@ -638,9 +786,9 @@ def test_hypothesis_msgpackish_sample(message):
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=6),
        legacy=st.booleans())
-def test_hypothesis_binary_data_file(data, cuts, legacy):
+def test_hypothesis_binary_data_file(scratch, data, cuts, legacy):
     """A whole data file of random bytes, with a consistent index."""
-    directory = _scratch()
+    directory = scratch()
     path = directory / 'd.msgpack'
     path.write_bytes(data)
     starts = sorted({0} | {c for c in cuts if 0 < c < len(data)}) if data else []

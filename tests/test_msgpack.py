@@ -614,7 +614,8 @@ _descr = st.recursive(
 _shape = (st.lists(st.integers(-2, 2 ** 20) | st.sampled_from([0, 1, 2, 2 ** 40, 2 ** 64 - 1]),
                    max_size=8)
           | st.integers(-2, 10) | st.none() | st.text(max_size=2) | st.booleans())
-_data = st.binary(max_size=64) | st.none() | st.text(max_size=4) | st.integers(-2 ** 63, 2 ** 64 - 1)
+_data = (st.binary(max_size=64) | st.none() | st.text(max_size=4)
+         | st.integers(-2 ** 63, 2 ** 64 - 1))
 
 
 @settings(max_examples=200, deadline=None, database=None,

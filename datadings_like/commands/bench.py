@@ -2,9 +2,9 @@
 Run a read benchmark on a given dataset.
 
 Support reading from msgpack files or directory trees.
-Files named *.msgpack (or with an index) are read with MsgpackReader, anything else
-(a glob pattern like 'some_dir/{LABEL}/**' or a file list) with
-DirectoryReader.
+Files named *.msgpack (or that have an index) are read with MsgpackReader,
+anything else (a glob pattern like 'some_dir/{LABEL}/**' or a file list)
+with DirectoryReader.
 
 Note:
     For directory trees, please refer to the DirectoryReader

@@ -1,12 +1,12 @@
 """
 Print the samples of a dataset file, one line per sample.
 
-Long strings and bytes are abbreviated (``-s/--maxstring``), numpy arrays
-are shown by dtype and shape unless they are short. ``--json`` prints one
+Long strings and bytes are abbreviated (-s/--maxstring), numpy arrays
+are shown by dtype and shape unless they are short. --json prints one
 JSON object per line instead (bytes shown as their length, arrays as
-``{"dtype": ..., "shape": [...]}``), ready for ``jq``; ``--keys-only``
-prints just the sample keys. Output stops quietly when the reader of the
-pipe goes away (``| head``).
+{"dtype": ..., "shape": [...]}), ready for jq; --keys-only prints just
+the sample keys. Output stops quietly when the reader of the pipe goes
+away (| head).
 
 Examples:
 

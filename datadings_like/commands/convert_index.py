@@ -1,5 +1,5 @@
 """
-Convert the legacy index of dataset a to the new style.
+Convert the legacy index of a dataset to the new style.
 
 Reads NAME.msgpack.index and writes NAME.msgpack.offsets, .keys,
 .key_hashes and .filter plus a new NAME.msgpack.md5 (which does not need to

@@ -188,7 +188,8 @@ class _KeyStats:
                 text = fmt if len(self.images) == 1 else '/'.join(sorted(self.images))
                 if self.image_sizes:
                     (w, h), _ = self.image_sizes.most_common(1)[0]
-                    text += f' {w}x{h} typical' if len(self.image_sizes) > 1 else f' {w}x{h}'
+                    # only the first headers are inspected: the size is typical
+                    text += f' {w}x{h} typical'
                 extra.append(text)
             if lo == hi:
                 size = _human(lo)

@@ -15,12 +15,13 @@ into the last file). Output names default to the input name with -0, -1, ...
 appended to the stem (train.msgpack -> train-0.msgpack, train-1.msgpack).
 Samples are copied byte for byte (no re-encoding).
 """
-from contextlib import ExitStack
 from pathlib import Path
+import sys
 
 from ..check import check_outputs
 from ..check import confirm_overwrite
 from ..check import open_dataset
+from ..tools import make_printer
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_outfiles
@@ -31,6 +32,8 @@ from ..tools.cli import run_main
 from ..writer import RawWriter
 
 __all__ = ('default_outfiles', 'entry', 'main', 'normalize_splits', 'split_dataset')
+
+_REPORT_EVERY = 256
 
 
 def default_outfiles(infile, count):
@@ -102,17 +105,30 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
         parts = list(zip(bounds, bounds[1:]))
         # one question (or error) for all existing outputs, before any writing
         confirm_overwrite(outfiles, overwrite)
-        with ExitStack() as stack:
-            writers = [
-                stack.enter_context(RawWriter(
-                    out, overwrite=True, total=b - a, disable=quiet,
-                ))
-                for out, (a, b) in zip(outfiles, parts)
-            ]
-            for writer, (a, b) in zip(writers, parts):
-                write = writer.write
-                for key, data in reader.iter(start=a, stop=b, raw=True, yield_key=True):
-                    write(key, data)
+        writers = []
+        try:
+            with make_printer(total=n, desc=f'split {Path(infile).name}',
+                              disable=quiet) as printer:
+                for out, (a, b) in zip(outfiles, parts):
+                    writer = RawWriter(out, overwrite=True, disable=True)
+                    writers.append(writer)
+                    write = writer.write
+                    for i, (key, data) in enumerate(
+                            reader.iter(start=a, stop=b, raw=True, yield_key=True), 1):
+                        write(key, data)
+                        if not i % _REPORT_EVERY:
+                            printer.update(_REPORT_EVERY)
+                    printer.update((b - a) % _REPORT_EVERY)
+                # all parts are complete: only now do they get their names
+                for writer in writers:
+                    writer.close()
+        except BaseException:
+            for writer in writers:
+                writer.abort()  # no-op for writers already closed
+            raise
+        if not quiet:
+            for out, (a, b) in zip(outfiles, parts):
+                print(f'{b - a} samples written to {out}', file=sys.stderr)
         return [(out, b - a) for out, (a, b) in zip(outfiles, parts)]
 
 

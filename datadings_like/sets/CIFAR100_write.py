@@ -27,6 +27,7 @@ archive cannot run code.
 With --shuffle yes (the default) the pixel data of one split is held in
 memory (about 150 MiB for train) and samples are written in a random
 order of their indices; with --shuffle no samples keep the archive's order.
+-t N encodes the PNG images in N worker processes.
 
 See also:
     https://www.cs.toronto.edu/~kriz/cifar.html

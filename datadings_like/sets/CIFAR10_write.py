@@ -23,18 +23,20 @@ archive cannot run code.
 With --shuffle yes (the default) the pixel data of one split is held in
 memory (about 150 MiB for train) and samples are written in a random
 order of their indices; with --shuffle no only one batch (30 MiB) is
-held at a time and samples keep the archive's order.
+held at a time and samples keep the archive's order. -t N encodes the
+PNG images in N worker processes.
 
 See also:
     https://www.cs.toronto.edu/~kriz/cifar.html
 
 """
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
 import io
 import os
 import pickle
+import signal
 import sys
 import tarfile
 import zlib
@@ -289,6 +291,11 @@ def make_sample(item):
 CHUNK_SIZE = 64
 
 
+def _ignore_sigint():
+    # Ctrl-C is handled by the main process, which stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _convert_chunk(convert, chunk):
     return [convert(item) for item in chunk]
 
@@ -309,9 +316,10 @@ def write_items(outfile, items, convert, args, total=None):
     With ``args.shuffle``, ``items`` (rows are views of the pixel arrays,
     not encoded images) are written in the random order of a permutation
     of their indices. With ``args.threads > 1`` chunks of
-    :py:data:`CHUNK_SIZE` items are converted in a thread pool (Pillow
-    releases the GIL while it compresses); at most ``2 * threads`` chunks
-    are in flight, and samples are written in order.
+    :py:data:`CHUNK_SIZE` items are converted in a pool of that many
+    processes (PNG encoding of small images is mostly Python work that
+    threads cannot run in parallel); at most ``2 * threads`` chunks are in
+    flight, and samples are written in order.
 
     Returns:
         number of samples written
@@ -332,20 +340,22 @@ def write_items(outfile, items, convert, args, total=None):
                 writer.write(convert(item))
             return writer.written
         pending = deque()
-        with ThreadPoolExecutor(threads) as executor:
-            try:
-                for chunk in _chunks(items, CHUNK_SIZE):
-                    pending.append(executor.submit(_convert_chunk, convert, chunk))
-                    if len(pending) >= 2 * threads:
-                        for sample in pending.popleft().result():
-                            writer.write(sample)
-                while pending:
+        executor = ProcessPoolExecutor(threads, initializer=_ignore_sigint)
+        try:
+            for chunk in _chunks(items, CHUNK_SIZE):
+                pending.append(executor.submit(_convert_chunk, convert, chunk))
+                if len(pending) >= 2 * threads:
                     for sample in pending.popleft().result():
                         writer.write(sample)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+            while pending:
+                for sample in pending.popleft().result():
+                    writer.write(sample)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=False)
+            raise
+        executor.shutdown()
         return writer.written
 
 

@@ -46,7 +46,6 @@ import hashlib
 import http.client
 import os
 import re
-import socket
 import sys
 import time
 import urllib.error
@@ -183,6 +182,12 @@ def _response_range(response, start):
     return 0, length
 
 
+def _note_progress(state, size):
+    if size > state['best']:
+        state['best'] = size
+        state['progress'] = True
+
+
 def _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc):
     """One connection: continue ``part`` as far as possible.
     Returns True when the file is complete."""
@@ -205,7 +210,7 @@ def _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc):
             _say(quiet, f'{desc}: server cannot resume; starting over')
             part.unlink()
             state['hashed'] = -1
-            state['progress'] = True
+            state['best'] = 0
         raise _Retry('HTTP 416 range not satisfiable') from None
     with response:
         offset, total = _response_range(response, start)
@@ -213,6 +218,7 @@ def _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc):
             _say(quiet, f'{desc}: server sent a different range; starting over')
             part.unlink()
             state['hashed'] = -1
+            state['best'] = 0
             raise _Retry('unexpected Content-Range') from None
         if start and offset == 0:
             _say(quiet, f'{desc}: server does not support resuming; starting over')
@@ -239,10 +245,10 @@ def _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc):
                         md5_state.update(chunk)
                         size += len(chunk)
                         state['hashed'] = size
-                    state['progress'] = state['progress'] or size > start
+                    _note_progress(state, size)
                     raise _Retry('connection closed early') from None
                 except (OSError, http.client.HTTPException, ValueError) as exc:
-                    state['progress'] = state['progress'] or size > start
+                    _note_progress(state, size)
                     raise _Retry(str(exc) or type(exc).__name__) from None
                 if not chunk:
                     break
@@ -251,7 +257,7 @@ def _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc):
                 size += len(chunk)
                 state['hashed'] = size
                 printer.update(len(chunk))
-        state['progress'] = state['progress'] or size > start
+        _note_progress(state, size)
         if total is not None and size < total:
             raise _Retry(f'connection closed after {size} of {total} bytes')
         if total is not None and size > total:
@@ -292,8 +298,12 @@ def download(url, path, md5=None, quiet=False, retries=None, timeout=None,
     part = path.with_name(path.name + '.part')
     path.parent.mkdir(parents=True, exist_ok=True)
     desc = path.name
+    # best: the largest size the part file reached; only growing beyond it
+    # is progress (so a server that always drops the connection and
+    # ignores Range cannot keep us busy forever)
     state = {'md5': hashlib.md5(), 'hashed': 0 if not part.exists() else -1,
-             'resumed': False, 'progress': False, 'complete_guess': False}
+             'resumed': False, 'progress': False, 'complete_guess': False,
+             'best': part.stat().st_size if part.exists() else 0}
     fresh_start_done = False
     failures = 0
     _say(quiet, f'downloading {path.name} from {url}')
@@ -331,7 +341,7 @@ def download(url, path, md5=None, quiet=False, retries=None, timeout=None,
                     _say(quiet, f'{desc}: MD5 hash does not match after resuming; '
                                 'downloading again from the start')
                     fresh_start_done = True
-                    state.update(md5=hashlib.md5(), hashed=0, resumed=False)
+                    state.update(md5=hashlib.md5(), hashed=0, resumed=False, best=0)
                     continue
                 raise DownloadError(
                     f'{path.name} downloaded from {url} has the wrong MD5 hash '
@@ -418,10 +428,11 @@ def verify_file(meta, indir, quiet=False):
     _say(quiet, f'verifying {path.name}')
     got = hash_md5hex(path, progress=not quiet)
     if got != expected.lower():
+        fix = 'delete it to download it again' if meta.get('url') else \
+            'replace it with an undamaged copy'
         raise VerificationError(
             f'{path} has the wrong MD5 hash (expected {expected}, got {got}); '
-            'delete it to download it again, or use -s/--skip-verification '
-            'if you trust it'
+            f'{fix}, or use -s/--skip-verification if you trust it'
         )
 
 

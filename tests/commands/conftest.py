@@ -4,6 +4,7 @@ from pathlib import Path
 import contextlib
 import importlib
 import io
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from datadings_like.reader.msgpack import MsgpackReader
 from datadings_like.tools.cli import run_main
 from datadings_like.writer import FileWriter
 
+_BAR = re.compile(r' \d+% \d\d:\d\d<')
 SUFFIXES = ('', '.offsets', '.keys', '.key_hashes', '.filter', '.md5')
 
 
@@ -50,7 +52,7 @@ class Helpers:
         status = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                run_main(module.main, [str(a) for a in args], prog=f'datadings-{tool}')
+                run_main(module.main, [str(a) for a in args], prog='datadings-' + tool.replace('_', '-'))
             except SystemExit as exc:
                 status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return types.SimpleNamespace(returncode=status, stdout=out.getvalue(),
@@ -124,7 +126,9 @@ class Helpers:
         statuses = status if isinstance(status, tuple) else (status,)
         assert result.returncode in statuses, (result.returncode, result.stderr)
         assert 'Traceback' not in result.stderr, result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        # progress bars of work done before the mistake showed are no message
+        lines = [line for line in result.stderr.splitlines()
+                 if line.strip() and not _BAR.search(line)]
         if result.returncode == 1:
             assert len(lines) == 1, result.stderr
         assert 'error' in lines[-1], result.stderr

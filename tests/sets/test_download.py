@@ -36,6 +36,8 @@ class Server:
         self.cut_first = {}  # name -> bytes to send before closing (first request only)
         self.ignore_range = set()
         self.slow_first = {}  # name -> seconds to wait before the first response
+        self.cut_always = {}  # name -> bytes to send before closing, every time
+        self.no_length = set()  # names sent without Content-Length (until closed)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,10 +71,15 @@ class Server:
                 else:
                     self.send_response(200)
                 body = data[start:]
-                self.send_header('Content-Length', str(len(body)))
+                if name in outer.no_length:
+                    self.send_header('Connection', 'close')
+                    self.close_connection = True
+                else:
+                    self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
-                if first and name in outer.cut_first:
-                    self.wfile.write(body[:outer.cut_first[name]])
+                cut = outer.cut_always.get(name, outer.cut_first.get(name) if first else None)
+                if cut is not None:
+                    self.wfile.write(body[:cut])
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -144,6 +151,17 @@ def test_server_ignoring_range_restarts(server, tmp_path):
     assert (tmp_path / 'data.bin').read_bytes() == CONTENT
 
 
+def test_no_endless_retries_without_progress(server, monkeypatch, tmp_path):
+    monkeypatch.setattr(dl, 'RETRIES', 2)
+    server.files['data.bin'] = CONTENT
+    server.ignore_range.add('data.bin')
+    server.cut_always['data.bin'] = 1000
+    with pytest.raises(dl.DownloadError, match='gave up'):
+        prepare_indir(files(), args(tmp_path))
+    assert len(server.requests) == 3  # never more than the first 1000 bytes
+    assert not (tmp_path / 'data.bin').exists()
+
+
 def test_complete_part_file_and_416(server, tmp_path):
     server.files['data.bin'] = CONTENT
     (tmp_path / 'data.bin.part').write_bytes(CONTENT)
@@ -158,6 +176,13 @@ def test_stale_part_file_is_downloaded_again(server, tmp_path):
     prepare_indir(files(), args(tmp_path))
     assert (tmp_path / 'data.bin').read_bytes() == CONTENT
     assert [r for _, r in server.requests] == ['bytes=5000-', None]
+
+
+def test_unknown_length(server, tmp_path):
+    server.files['data.bin'] = CONTENT
+    server.no_length.add('data.bin')
+    prepare_indir(files(), args(tmp_path, quiet=False))
+    assert (tmp_path / 'data.bin').read_bytes() == CONTENT
 
 
 def test_md5_mismatch_is_refused(server, tmp_path):
@@ -189,6 +214,8 @@ def test_existing_file_with_wrong_hash(server, tmp_path):
     (tmp_path / 'data.bin').write_bytes(b'damaged')
     with pytest.raises(dl.VerificationError, match='delete it'):
         prepare_indir(files(), args(tmp_path))
+    with pytest.raises(dl.VerificationError, match='undamaged copy'):
+        prepare_indir(files(url=None), args(tmp_path))
     prepare_indir(files(), args(tmp_path, skip_verification=True))
     assert server.requests == []
 

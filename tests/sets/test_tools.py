@@ -109,6 +109,15 @@ def test_existing_output_and_write_splits(tmp_path, monkeypatch):
     with pytest.raises(UserError, match='train.msgpack exists'):
         tools.write_splits(['train', 'test'], write)
     assert written == ['train', 'test']
+    touched = []
+
+    def items():
+        touched.append(True)
+        yield 0
+
+    with pytest.raises(FileExistsError):  # refused before any item is read
+        tools.write_samples(tmp_path / 'train.msgpack', items(), make_item, args)
+    assert touched == []
     assert (tmp_path / 'train.msgpack').read_bytes() == b'old'
     assert keys_of(tmp_path / 'test.msgpack') == ['k0000', 'k0001', 'k0002']
 
@@ -174,6 +183,11 @@ def test_cmyk_and_png_become_rgb_jpeg():
     cmyk.save(data, 'JPEG', quality=95)
     out = tools.convert_image(data.getvalue())
     assert Image.open(io.BytesIO(out)).mode == 'RGB'
+    cmyk = Image.fromarray(SMOOTH).convert('CMYK')
+    data = io.BytesIO()
+    cmyk.save(data, 'JPEG', quality=95)
+    out = tools.convert_image(data.getvalue())
+    assert np.abs(decode(out).astype(int) - SMOOTH).mean() < 4
     rgba = np.dstack([SMOOTH, np.full(SMOOTH.shape[:2], 128, np.uint8)])
     out = tools.ensure_jpeg(image_bytes(rgba, 'PNG'))
     im = Image.open(io.BytesIO(out))

@@ -83,6 +83,13 @@ def test_adding_a_type_is_one_json_entry(tmp_path):
     assert '"fps"' in document_keys(video)
 
 
+def test_type_cannot_replace_module_names(tmp_path):
+    path = tmp_path / 'types.json'
+    path.write_text(json.dumps({'types': {'make_type': {'keys': ['key']}}}), encoding='utf-8')
+    with pytest.raises(ValueError, match='taken'):
+        types._load(path)
+
+
 @pytest.mark.parametrize('name, keys', [
     ('bad name', ['key']),
     ('import', ['key']),

@@ -1,0 +1,72 @@
+"""datadings-convert-index: legacy .index to the new index files and .md5."""
+import hashlib
+
+import msgpack
+
+SUFFIXES = ('.offsets', '.keys', '.key_hashes', '.filter', '.md5')
+
+
+def make_legacy(cli, path, n=40, md5=False):
+    """A dataset as datadings 2 wrote it: data, .index and maybe .md5."""
+    cli.make(path, n)
+    originals = {s: path.with_name(path.name + s).read_bytes() for s in SUFFIXES}
+    with open(path.with_name(path.name + '.offsets'), 'rb') as f:
+        raw = f.read()
+    offsets = [int.from_bytes(raw[i:i + 8], 'big') for i in range(0, len(raw) - 8, 8)]
+    keys = cli.keys(path)
+    index = path.with_name(path.name + '.index')
+    index.write_bytes(msgpack.packb(dict(zip(keys, offsets))))
+    for s in SUFFIXES:
+        path.with_name(path.name + s).unlink()
+    if md5:
+        lines = [f'{hashlib.md5(p.read_bytes()).hexdigest()}  {p.name}\n' for p in (path, index)]
+        path.with_name(path.name + '.md5').write_text(''.join(lines))
+    return originals
+
+
+def test_convert_without_md5(cli, tmp_path):
+    path = tmp_path / 'old.msgpack'
+    originals = make_legacy(cli, path)
+    result = cli.run('convert_index', path)
+    assert result.returncode == 0, result.stderr
+    for s in SUFFIXES:  # byte-identical to what the writer produces
+        assert path.with_name(path.name + s).read_bytes() == originals[s], s
+    assert path.with_name(path.name + '.index').exists()
+    assert cli.run('verify', '-q', path).returncode == 0
+
+
+def test_convert_with_old_md5_and_outdir(cli, tmp_path):
+    path = tmp_path / 'old.msgpack'
+    originals = make_legacy(cli, path, md5=True)
+    outdir = tmp_path / 'new'
+    result = cli.call('convert_index', '-q', '-o', outdir, path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in outdir.iterdir()) == sorted('old.msgpack' + s for s in SUFFIXES)
+    assert (outdir / 'old.msgpack.keys').read_bytes() == originals['.keys']
+    # in place: the old .md5 is replaced by one for the new files
+    assert cli.call('convert_index', '-q', path).returncode == 0
+    assert path.with_name('old.msgpack.md5').read_bytes() == originals['.md5']
+    cli.verifies(path)
+
+
+def test_user_errors(cli, tmp_path, data):
+    cli.user_error(cli.run('convert_index', data), words=['no legacy index'])
+    cli.user_error(cli.call('convert_index', tmp_path / 'gone.msgpack'), words=['gone.msgpack'])
+    path = tmp_path / 'old.msgpack'
+    make_legacy(cli, path, md5=True)
+    # index files exist already: only with -y
+    assert cli.call('convert_index', '-q', path).returncode == 0
+    cli.user_error(cli.call('convert_index', '-q', path), words=['exists', '-y'])
+    assert cli.call('convert_index', '-q', '-y', path).returncode == 0
+    # data no longer matches the old .md5: refused, nothing written
+    other = tmp_path / 'o2.msgpack'
+    make_legacy(cli, other, md5=True)
+    data_bytes = bytearray(other.read_bytes())
+    data_bytes[-1] ^= 0xFF
+    other.write_bytes(bytes(data_bytes))
+    cli.user_error(cli.call('convert_index', other), words=['does not match'])
+    assert not other.with_name('o2.msgpack.offsets').exists()
+    # damaged legacy index
+    other.with_name('o2.msgpack.index').write_bytes(b'\x93garbage')
+    cli.user_error(cli.call('convert_index', other))
+    cli.user_error(cli.call('convert_index', other, '--bogus'), status=2)
