@@ -73,7 +73,7 @@ class Ceiling:
 CEILINGS = [
     Ceiling('ceil_mmap_small', 'mmap sliced into memoryviews', 'raw limit', 'small',
             'iter_raw_small', 2.0),
-    Ceiling('ceil_read_small', 'read() of the whole file (1 MiB blocks)', 'bandwidth limit', 'small',
+    Ceiling('ceil_read_small', 'read() of the whole file in 1 MiB blocks', 'bandwidth limit', 'small',
             'iter_raw_small'),
     Ceiling('ceil_unpackb_small', 'bare msgpack.unpackb loop over the slices', 'decode limit',
             'small', 'iter_decoded_small', 1.5),
@@ -81,7 +81,7 @@ CEILINGS = [
             'small', 'iter_decoded_small'),
     Ceiling('ceil_unpackb_large', 'bare msgpack.unpackb loop over the slices', 'decode limit',
             'large', 'iter_decoded_large'),
-    Ceiling('ceil_read_large', 'read() of the whole file (1 MiB blocks)', 'bandwidth limit', 'large',
+    Ceiling('ceil_read_large', 'read() of the whole file in 1 MiB blocks', 'bandwidth limit', 'large',
             'iter_decoded_large'),
 ]
 CEILING_BY_NAME = {c.name: c for c in CEILINGS}

@@ -249,7 +249,7 @@ def scan_data(path, progress=False, md5=True) -> Tuple[List[str], List[int], Opt
             try:
                 for _ in range(n):
                     name = unpacker.unpack()
-                    if name == 'key' and key is None:
+                    if name == 'key':  # the last one counts, as in a dict
                         key = unpacker.unpack()
                         if type(key) is not str:
                             raise DatasetError(
@@ -611,6 +611,13 @@ def verify_dataset(path, progress=False) -> List[str]:
         report_missing(filter_path)
     elif reference_keys is not None:
         try:
+            # the header names the size to allocate: check it against the
+            # file first, so a damaged header cannot make us allocate gigabytes
+            with open(filter_path, 'rb') as f:
+                header = f.read(16)
+            claimed = int.from_bytes(header[8:16], 'big') if len(header) == 16 else -1
+            if not 0 <= claimed <= filter_path.stat().st_size:
+                raise DatasetError(f'{filter_path}: damaged Bloom filter (bad header)')
             bloom = load_filter(path)
             missing = [k for k in reference_keys if k not in bloom]
             if missing:

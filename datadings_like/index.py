@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 from typing import Tuple
 import hashlib
+import struct
 
 import msgpack
 import numpy as np
@@ -49,6 +50,9 @@ SUFFIX_OFFSETS = '.offsets'
 INDEX_SUFFIXES = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
 
 _BE_U64 = np.dtype('>u8')
+# simplebloom's file header: magic, total size, elements, false positive rate
+_FILTER_HEADER = struct.Struct('>8sQQd')
+_FILTER_MAGIC = b'SIMPBLOO'
 
 
 def data_path(path: Path) -> Path:
@@ -180,11 +184,22 @@ def load_filter(path: Path) -> BloomFilter:
         DatasetError: filter file is damaged
     """
     path = path_append_suffix(path, SUFFIX_FILTER)
-    with path.open('rb') as f:
-        try:
-            return BloomFilter.load(f)
-        except Exception as exc:
-            raise DatasetError(f'{path}: damaged Bloom filter ({exc})') from None
+    data = path.read_bytes()
+    # check the header against the file before simplebloom allocates what
+    # the header claims: a damaged header must not allocate gigabytes, and
+    # a truncated filter must not silently answer "not contained"
+    if len(data) < _FILTER_HEADER.size:
+        raise DatasetError(f'{path}: too short for a Bloom filter ({len(data)} bytes)')
+    magic, size, elements, probability = _FILTER_HEADER.unpack_from(data)
+    if magic != _FILTER_MAGIC:
+        raise DatasetError(f'{path}: not a Bloom filter file')
+    if size != len(data):
+        raise DatasetError(f'{path}: Bloom filter header says {size} bytes, '
+                           f'the file has {len(data)}')
+    try:
+        return BloomFilter.loads(data)
+    except Exception as exc:
+        raise DatasetError(f'{path}: damaged Bloom filter ({exc})') from None
 
 
 def load_offsets(path: Path) -> Sequence[int]:

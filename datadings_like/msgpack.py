@@ -47,6 +47,7 @@ class UnsafeDataError(DecodeError):
 
 
 _ND = b'nd'
+_MAX_DIMS = 32  # numpy < 2 allows 32 dimensions, numpy 2 allows 64
 _COMPLEX = b'complex'
 
 
@@ -91,11 +92,15 @@ def _check_shape(shape):
         shape = (shape,)
     if not isinstance(shape, (list, tuple)):
         raise DecodeError(f'malformed array shape {shape!r}')
+    if len(shape) > _MAX_DIMS:
+        raise DecodeError(f'array shape {shape!r} has more than {_MAX_DIMS} dimensions')
     count = 1
     for dim in shape:
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
             raise DecodeError(f'malformed array shape {shape!r}')
         count *= dim
+    if count >= 2 ** 63:
+        raise DecodeError(f'array shape {shape!r} is too large')
     return tuple(shape), count
 
 
@@ -119,7 +124,10 @@ def _decode_ndarray(obj, allow_pickle):
             f'array of shape {shape} and dtype {dtype} needs {expected} bytes, '
             f'but {len(data)} are present'
         )
-    return np.ndarray(buffer=data, dtype=dtype, shape=shape)
+    try:
+        return np.ndarray(buffer=data, dtype=dtype, shape=shape)
+    except (ValueError, TypeError) as exc:  # e.g. too many dimensions
+        raise DecodeError(f'cannot build array of shape {shape} and dtype {dtype}: {exc}') from None
 
 
 def _decode_scalar(obj):
@@ -127,6 +135,8 @@ def _decode_scalar(obj):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError('scalar data is not binary')
     dtype = _safe_dtype(obj.get(b'type'))
+    if dtype.itemsize == 0:
+        raise DecodeError(f'scalar of zero-size dtype {dtype}')
     if dtype.itemsize != len(data):
         raise DecodeError(
             f'scalar of dtype {dtype} needs {dtype.itemsize} bytes, '

@@ -139,3 +139,12 @@ def test_huge_headers_fail_cleanly(tmp_path):
                      + msgpack.packb('blob') + b'\xc6\xff\xff\xff\xff' + os.urandom(10))
     with pytest.raises(DatasetError, match='middle of a sample'):
         scan_data(path)
+
+
+def test_damaged_filter_header_is_a_problem_not_an_allocation(dataset):
+    path, _ = dataset
+    bloom = path.with_name(path.name + '.filter')
+    raw = bloom.read_bytes()
+    bloom.write_bytes(raw[:8] + (1 << 40).to_bytes(8, 'big') + raw[16:])
+    problems = verify_dataset(path)
+    assert any('damaged Bloom filter' in p for p in problems)

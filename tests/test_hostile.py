@@ -153,29 +153,9 @@ ACCESS = {
     'sharded_slice': lambda r: list(ShardedReader([r.path]).slice(1, 2)),
 }
 
-SHUFFLER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason='BUG: MsgpackReader._gather (the fast path of Shuffler/QuasiShuffler) does not '
-           'wrap decoding errors: they come out as bare UnsafeDataError/DecodeError/msgpack '
-           'ValueError without the dataset path (reader/msgpack.py, _gather)')
-
-
-INCOMPLETE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason='BUG: iter/slice decode a whole chunk with one msgpack.Unpacker and only check, '
-           'at the end, that Unpacker.tell() reached the last offset; tell() also counts a '
-           'pending incomplete header, and a damaged sample can run on into the next '
-           'sample\'s bytes. Samples are then silently dropped or merged (fewer samples, no '
-           'error), while get(i) raises DatasetError (reader/msgpack.py, MsgpackReader._chunk)')
-# (case, access) pairs hit by INCOMPLETE_BUG: ranges that end with the bad sample
-INCOMPLETE_CASES = {'huge_bin_header'}
-RANGE_ENDING_AT_BAD = {'iter_from_bad', 'slice_only_bad', 'sharded_slice'}
-
-
 def access_params():
     for name in sorted(ACCESS):
-        marks = [SHUFFLER_BUG] if name in ('shuffler', 'quasi_shuffler') else []
-        yield pytest.param(name, marks=marks, id=name)
+        yield pytest.param(name, id=name)
 
 
 def case_access_params():
@@ -184,10 +164,7 @@ def case_access_params():
             continue
         for access in access_params():
             name = access.values[0]
-            marks = list(access.marks)
-            if case in INCOMPLETE_CASES and name in RANGE_ENDING_AT_BAD:
-                marks.append(INCOMPLETE_BUG)
-            yield pytest.param(case, name, marks=marks, id=f'{case}-{name}')
+            yield pytest.param(case, name, id=f'{case}-{name}')
 
 
 # ------------------------------------------------------------ crash guard
@@ -520,9 +497,7 @@ INCOMPLETE_MESSAGES = {
 }
 
 
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=[] if n == 'truncated_sample' else [INCOMPLETE_BUG])
-    for n in sorted(INCOMPLETE_MESSAGES)])
+@pytest.mark.parametrize('name', sorted(INCOMPLETE_MESSAGES))
 def test_incomplete_last_sample_is_not_dropped(tmp_path, name):
     """A damaged last sample must give an error, never a shorter dataset."""
     path = tmp_path / 'd.msgpack'
@@ -543,7 +518,6 @@ def test_incomplete_last_sample_is_not_dropped(tmp_path, name):
         assert str(path) in str(info.value)
 
 
-@INCOMPLETE_BUG
 def test_sample_running_into_the_next_is_not_merged(tmp_path):
     path = tmp_path / 'd.msgpack'
     with RawWriter(path, disable=True) as writer:
@@ -614,7 +588,6 @@ def test_pickle_through_shufflers_runs_no_code(crafted, augment):
     assert not marker.exists()
 
 
-@SHUFFLER_BUG
 @pytest.mark.parametrize('augment', [
     pytest.param(lambda r: QuasiShuffler(r, buf_size=1, chunk_size=1, seed=0), id='quasi'),
     pytest.param(lambda r: Shuffler(r, seed=7), id='shuffler'),
@@ -688,7 +661,6 @@ def test_random_damage_fuzz_in_subprocess(fuzz_report):
     assert outcomes.get('DatasetError', 0) > 0
 
 
-@INCOMPLETE_BUG
 def test_random_damage_reads_agree(fuzz_report):
     """Every successful way of reading gives all samples, and the same ones."""
     problems = [p for p in fuzz_report['problems'] if p['type'] == 'AssertionError']

@@ -415,9 +415,6 @@ def test_filter_garbage(tmp_path, content):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason='BUG: load_filter accepts a truncated filter file '
-                   '(simplebloom leaves the missing bits zero), so membership tests give '
-                   'false negatives: `key in reader` is False for keys the dataset has')
 @pytest.mark.parametrize('cut', [2, 1])
 def test_truncated_filter_is_refused(tmp_path, cut):
     good = write_filter(KEYS, tmp_path / 'good.msgpack').read_bytes()
@@ -438,10 +435,6 @@ def test_filter_with_extra_bytes_is_refused(tmp_path):
         assert all(k in bf for k in KEYS)
 
 
-@pytest.mark.xfail(strict=True, reason='BUG: load_filter trusts the size in the filter '
-                   'header and allocates it (simplebloom: bytearray(num_bytes)) before '
-                   'noticing the file is much smaller; a damaged filter can make a reader '
-                   'allocate gigabytes')
 def test_filter_header_claiming_huge_size_does_not_allocate(tmp_path):
     good = write_filter(KEYS, tmp_path / 'good.msgpack').read_bytes()
     claimed = 1 << 27  # 128 MiB, for a file of 34 bytes

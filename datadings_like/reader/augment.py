@@ -302,6 +302,7 @@ class QuasiShuffler(_EpochShuffler):
     3. Select a random sample from the buffer and yield it.
     4. Replace the sample with the next sample from the current chunk.
     5. If there are chunks left, goto 2.
+    6. Yield the rest of the buffer in random order.
 
     This means there are typically more samples from the current chunk
     in the buffer than there would be if a true shuffle was used.
@@ -360,5 +361,7 @@ class QuasiShuffler(_EpochShuffler):
         for pick, index in zip(picks, rest):
             append(buffer[pick])
             buffer[pick] = index
-        out.extend(buffer)
+        # drain the buffer in random order too (in buffer order, samples
+        # of the last chunks would come out unshuffled)
+        out.extend(np.asarray(buffer)[rng.permutation(len(buffer))].tolist())
         return np.asarray(out, dtype=np.intp)

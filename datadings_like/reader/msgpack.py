@@ -1,5 +1,4 @@
 """Read datasets in the datadings msgpack format, sequentially or at random."""
-from bisect import bisect_right
 from functools import cached_property
 from itertools import islice
 from operator import length_hint
@@ -42,7 +41,6 @@ _MIN_CHUNK = 4096
 # lookups by key scan the hash array linearly (cheap once) until this many
 # were made; then a sorted copy makes further lookups O(log n)
 _LINEAR_LOOKUPS = 4
-_NOTHING = object()
 
 
 class MsgpackReader(Reader):
@@ -404,41 +402,74 @@ class MsgpackReader(Reader):
             return self._keys[index], data
         return data
 
-    def _chunk(self, start, stop, raw, copy):
+    def _range(self, start, stop, yield_key, raw, copy, track):
         """
-        Samples ``start..stop-1`` as an iterator, plus a function that says
-        how many of them have been consumed and one that checks, once the
-        iterator is exhausted, that the data matched the offsets.
-        No Python code runs per sample.
+        Generator over samples ``start..stop-1``.
+
+        Raw samples are sliced out of the map with no Python code per
+        sample. Decoded samples come from one ``Unpacker`` fed the whole
+        range (much cheaper than a call to ``unpackb`` per sample); every
+        message must end exactly where the offsets say, so a damaged sample
+        can neither swallow the next one nor vanish.
+
+        With ``track``, the reader's current index follows the consumer.
         """
         pos = self._off[start:stop + 1].tolist()
+        total = stop - start
         if raw:
             starts = iter(pos)
-            bounds = map(slice, starts, islice(pos, 1, None))
             source = self._mm if copy else self._view
-            total = len(pos)
-            return (map(source.__getitem__, bounds),
-                    lambda: total - length_hint(starts) - (length_hint(starts) == 0),
-                    None)
-        # one Unpacker decodes the whole chunk: much cheaper than a call
-        # to unpackb per sample
-        unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
-                                    max_buffer_size=max(pos[-1] - pos[0], 1))
-        unpacker.feed(self._view[pos[0]:pos[-1]])
-        first = pos[0]
+            samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
 
-        def consumed():
-            return bisect_right(pos, first + unpacker.tell()) - 1
+            def consumed():
+                left = length_hint(starts)
+                return total + 1 - left - (left == 0)
+        else:
+            first = pos[0]
+            unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
+                                        max_buffer_size=max(pos[-1] - first, 1))
+            unpacker.feed(self._view[first:pos[-1]])
+            ends = iter([p - first for p in islice(pos, 1, None)])
 
-        def check():
-            extra = next(unpacker, _NOTHING) is not _NOTHING
-            if extra or first + unpacker.tell() != pos[-1]:
-                index = start + consumed()
-                raise DatasetError(
-                    f'{self._path}: sample {index} does not end where the offsets say; '
-                    'data or index is damaged'
-                )
-        return islice(unpacker, stop - start), consumed, check
+            def consumed():
+                return total - length_hint(ends)
+        if track:
+            cursor = self._cursor = (start, consumed)
+        try:
+            if raw:
+                if yield_key:
+                    yield from zip(self._keys[start:stop], samples)
+                else:
+                    yield from samples
+            else:
+                tell = unpacker.tell
+                if yield_key:
+                    for key, sample, end in zip(self._keys[start:stop], unpacker, ends):
+                        if tell() != end:
+                            raise self._misaligned(start + consumed() - 1)
+                        yield key, sample
+                else:
+                    for sample, end in zip(unpacker, ends):
+                        if tell() != end:
+                            raise self._misaligned(start + consumed() - 1)
+                        yield sample
+                # zip pulls the unpacker before the ends: ends left over
+                # are samples the data did not hold
+                if length_hint(ends):
+                    raise self._misaligned(start + consumed())
+        except DatasetError:
+            raise
+        except Exception as exc:
+            raise self._error(start + consumed(), exc) from exc
+        finally:
+            if track and self._cursor is cursor:
+                self._i = start + consumed()
+
+    def _misaligned(self, index):
+        return DatasetError(
+            f'{self._path}: sample {index} does not end where the offsets say; '
+            'data or index is damaged'
+        )
 
     def slice(self, start, stop=None, yield_key=False, raw=False, copy=True):
         """
@@ -459,54 +490,25 @@ class MsgpackReader(Reader):
         return self._slice_gen(start, max(start, stop), yield_key, raw, copy)
 
     def _slice_gen(self, start, stop, yield_key, raw, copy):
-        if start >= stop:
-            return
-        samples, consumed, check = self._chunk(start, stop, raw, copy)
-        if yield_key:
-            samples = zip(self._keys[start:stop], samples)
-        try:
-            yield from samples
-            if check is not None:
-                check()
-        except DatasetError:
-            raise
-        except Exception as exc:
-            raise self._error(start + consumed(), exc) from exc
+        if start < stop:
+            yield from self._range(start, stop, yield_key, raw, copy, track=False)
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
         chunk_size = max(chunk_size, _MIN_CHUNK)
-        keys = self._keys if yield_key else None
         self._i = start
-        cursor = None
-        a = start
-        try:
-            while a < stop:
-                b = min(a + chunk_size, stop)
-                samples, consumed, check = self._chunk(a, b, raw, copy)
-                if keys is not None:
-                    samples = zip(keys[a:b], samples)
-                # the current index is derived from how much of the chunk
-                # has been consumed: exact, and no Python work per sample
-                cursor = (a, consumed)
-                self._cursor = cursor
-                try:
-                    yield from samples
-                    if check is not None:
-                        check()
-                except DatasetError:
-                    raise
-                except Exception as exc:
-                    raise self._error(a + consumed(), exc) from exc
-                a = b
-        finally:
-            if cursor is not None and self._cursor is cursor:
-                self._i = min(self._i, stop)
+        for a in range(start, stop, chunk_size):
+            yield from self._range(a, min(a + chunk_size, stop), yield_key, raw, copy, track=True)
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         """Iterator over the samples at the given indices (an int array)."""
         indices = np.asarray(indices, dtype=np.intp)
+        n = self._len
+        if len(indices) and (indices.min() < -n or indices.max() >= n):
+            raise IndexError(f'index out of range for length {n} reader')
+        indices = indices % n if n else indices
         offsets = self._offsets
-        bounds = map(slice, offsets[indices].tolist(), offsets[indices + 1].tolist())
+        starts = iter(offsets[indices].tolist())
+        bounds = map(slice, starts, offsets[indices + 1].tolist())
         if raw:
             source = self._mm if copy else self._view
             samples = map(source.__getitem__, bounds)
@@ -519,9 +521,17 @@ class MsgpackReader(Reader):
                 return unpackb(view[s], strict_map_key=False, object_hook=hook)
             samples = map(unpack, bounds)
         if yield_key:
-            keys = self._keys
-            samples = zip(map(keys.__getitem__, indices.tolist()), samples)
-        return samples
+            samples = zip(map(self._keys.__getitem__, indices.tolist()), samples)
+        if raw:
+            return samples
+        return self._gather_checked(samples, indices, starts)
+
+    def _gather_checked(self, samples, indices, starts):
+        try:
+            yield from samples
+        except Exception as exc:
+            failed = len(indices) - length_hint(starts) - 1
+            raise self._error(int(indices[failed]), exc) from exc
 
     # ---------------------------------------------------------- verification
 

@@ -34,6 +34,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
 import io
+import multiprocessing
 import os
 import pickle
 import signal
@@ -340,7 +341,10 @@ def write_items(outfile, items, convert, args, total=None):
                 writer.write(convert(item))
             return writer.written
         pending = deque()
-        executor = ProcessPoolExecutor(threads, initializer=_ignore_sigint)
+        # not fork: the progress bar's thread and others exist already
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context('forkserver' if 'forkserver' in methods else 'spawn')
+        executor = ProcessPoolExecutor(threads, mp_context=context, initializer=_ignore_sigint)
         try:
             for chunk in _chunks(items, CHUNK_SIZE):
                 pending.append(executor.submit(_convert_chunk, convert, chunk))

@@ -49,11 +49,12 @@ random order (random reads: use an SSD). Alternatively use
 datadings-shuffle on the result later.
 
 Expected time and size (estimates): without --compress, about as big as the
-source tars (train ~140 GB, val ~6.4 GB); writing is limited by the disks,
-roughly 30-60 minutes for train on SSDs, 1.5-3 hours on one HDD.
---compress 85 gives train ~60-80 GB, val ~2.5-3.5 GB, and costs about
-10-20 ms CPU time per image (4-7 CPU hours for train; divide by -t).
---shuffle yes needs the same space again temporarily and adds a copy.
+source tars (train ~137 GiB, val ~6.3 GiB); writing is limited by the
+disks, roughly 15-40 minutes for train on SSDs, 1-3 hours on one HDD.
+--compress 85 gives train ~45-75 GB, val ~2-3 GB, and costs about
+5-10 ms CPU time per image (2-4 CPU hours for train; -t N divides that
+by up to N). --shuffle yes needs the same space again temporarily and
+adds a copy. Memory: a few hundred MB, whatever the dataset size.
 
 See also:
     https://image-net.org/challenges/LSVRC/2012/
@@ -421,6 +422,7 @@ def prepare_image(data, quality=None, subsampling='422', key='image'):
     from .tools import ImageError
     from .tools import encode_jpeg
     from .tools import open_image
+    from .tools import to_rgb
 
     try:
         image = open_image(data)
@@ -446,19 +448,20 @@ def prepare_image(data, quality=None, subsampling='422', key='image'):
             # let libjpeg decode at 1/2, 1/4 or 1/8 scale if still big enough
             image.draft(image.mode if image.mode in ('L', 'RGB') else None, size)
     image = _decode(image, key)
-    if size is not None:
-        if image.mode not in ('L', 'RGB'):
-            image = image.convert('RGB')
-        image = image.resize(size, Image.LANCZOS)
     target_mode = 'L' if subsampling == 'Gray' else 'RGB'
     if image.mode != target_mode:
-        if image.mode in ('RGBA', 'LA', 'PA') or \
+        if image.mode in ('RGBA', 'RGBa', 'LA', 'La', 'PA') or \
                 (image.mode == 'P' and 'transparency' in image.info):
-            # drop transparency onto white rather than black
+            # put transparent images on white rather than black
             image = image.convert('RGBA')
             background = Image.new('RGBA', image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(background, image)
+        else:
+            # CMYK, palette, 1-bit, 16-bit ... -> RGB or L (8 bit)
+            image = to_rgb(image)
         image = image.convert(target_mode)
+    if size is not None:
+        image = image.resize(size, Image.LANCZOS)
     return encode_jpeg(image, quality, subsampling)
 
 
@@ -476,10 +479,13 @@ def write_shuffled(outfile, items, convert, args, total):
     write the samples in stream order to a temporary dataset next to
     ``outfile``, then copy them byte for byte, in the random order of a
     permutation of their indices, into ``outfile``. Memory holds only the
-    permutation, never the images.
+    permutation, keys and offsets, never the images. Needs temporary disk
+    space as big as the result.
     """
+    from pathlib import Path
     import numpy as np
-    from ..reader import MsgpackReader
+    from ..index import load_keys
+    from ..index import load_offsets
     from ..writer import RawWriter
     from .tools import write_samples
 
@@ -494,11 +500,16 @@ def write_shuffled(outfile, items, convert, args, total):
             tmpfile = os.path.join(tmp, name)
             write_samples(tmpfile, items, convert, args, total=total, shuffle=False,
                           overwrite=True, desc=f'{name} (1/2: stream order)')
-            with MsgpackReader(tmpfile) as reader:
-                rng = np.random.default_rng(getattr(args, 'seed', None))
-                for index in rng.permutation(len(reader)).tolist():
-                    key, data = reader.get(index, yield_key=True, raw=True)
-                    writer.write(key, data)
+            keys = load_keys(Path(tmpfile))
+            offsets = load_offsets(Path(tmpfile)).tolist()
+            rng = np.random.default_rng(getattr(args, 'seed', None))
+            # plain reads, no mmap: the page cache is not charged to us
+            with open(tmpfile, 'rb', buffering=0) as f:
+                for index in rng.permutation(len(keys)).tolist():
+                    start = offsets[index]
+                    f.seek(start)
+                    data = f.read(offsets[index + 1] - start)
+                    writer.write(keys[index], data)
         return writer.written
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import DatasetError
+from ..msgpack import DecodeError
 
 __all__ = ('UserError', 'run_main')
 
@@ -19,7 +20,7 @@ class UserError(Exception):
 
 
 # what a user can cause and fix: shown as one line, exit status 1
-_USER_ERRORS = (UserError, DatasetError, FileNotFoundError, FileExistsError,
+_USER_ERRORS = (UserError, DatasetError, DecodeError, FileNotFoundError, FileExistsError,
                 IsADirectoryError, NotADirectoryError, PermissionError)
 
 

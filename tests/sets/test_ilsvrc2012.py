@@ -354,6 +354,42 @@ def test_help():
         assert word in text, word
 
 
+@pytest.mark.parametrize('mode', ['RGBA', 'P', 'PA', 'LA', 'L', '1', 'I;16', 'CMYK'])
+@pytest.mark.parametrize('quality', [None, 80])
+def test_prepare_image_modes(mode, quality):
+    """Whatever the image, the result decodes as an RGB JPEG of the same size."""
+    from datadings_like.sets.ILSVRC2012_write import prepare_image
+    rgb = Image.fromarray(pixels(40, 30, 3), 'RGB')
+    if mode == 'I;16':
+        im = Image.fromarray((np.asarray(rgb.convert('L')).astype(np.uint16) * 257))
+        assert im.mode.startswith('I;16')
+    elif mode == 'PA':
+        im = rgb.convert('P').convert('PA')
+    else:
+        im = rgb.convert(mode)
+    out = io.BytesIO()
+    im.save(out, 'TIFF' if mode in ('CMYK', 'PA') else 'PNG')
+    data = prepare_image(out.getvalue(), quality)
+    result, got = decode_rgb_jpeg(data)
+    assert result.size == (40, 30)
+    if mode in ('RGBA', 'L', 'LA', 'I;16'):
+        # same pixels as a plain conversion (opaque alpha, 16 -> 8 bit)
+        expected = np.asarray(rgb.convert('L').convert('RGB') if mode in ('L', 'LA', 'I;16')
+                              else rgb)
+        assert mean_abs_diff(got, expected) < 3
+
+
+@pytest.mark.parametrize('size', [(16, 16), (1000, 800)])
+def test_prepare_image_transparent_on_white(size):
+    from datadings_like.sets.ILSVRC2012_write import prepare_image
+    im = Image.new('RGBA', size, (0, 0, 0, 0))
+    out = io.BytesIO()
+    im.save(out, 'PNG')
+    result, got = decode_rgb_jpeg(prepare_image(out.getvalue(), 85))
+    assert got.min() > 245
+    assert max(result.size) == min(max(size), 500)
+
+
 def test_shipped_synsets():
     from datadings_like.sets import ILSVRC2012
     assert len(ILSVRC2012.SYNSET_LIST) == 1000
