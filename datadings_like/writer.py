@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 
+from .errors import DuplicateKeyError
 from .index import SUFFIX_FILTER
 from .index import SUFFIX_KEY_HASHES
 from .index import SUFFIX_KEYS
@@ -166,7 +167,7 @@ class Writer(metaclass=ABCMeta):
     def _write_data(self, key, packed):
         keys = self._keys
         if key in keys:
-            raise ValueError(f'duplicate key {key!r} not allowed ({self._path})')
+            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._path})')
         if self._closed:
             raise ValueError(f'writer for {self._path} is closed')
         keys[key] = None

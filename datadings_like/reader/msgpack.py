@@ -402,68 +402,74 @@ class MsgpackReader(Reader):
             return self._keys[index], data
         return data
 
-    def _range(self, start, stop, yield_key, raw, copy, track):
+    def _range(self, start, stop, yield_key, raw, copy, track, chunk_size=_MIN_CHUNK):
         """
-        Generator over samples ``start..stop-1``.
+        Generator over samples ``start..stop-1``, in chunks.
 
         Raw samples are sliced out of the map with no Python code per
-        sample. Decoded samples come from one ``Unpacker`` fed the whole
-        range (much cheaper than a call to ``unpackb`` per sample); every
+        sample. Decoded samples come from one ``Unpacker`` fed a whole
+        chunk (much cheaper than a call to ``unpackb`` per sample); every
         message must end exactly where the offsets say, so a damaged sample
         can neither swallow the next one nor vanish.
 
         With ``track``, the reader's current index follows the consumer.
         """
-        pos = self._off[start:stop + 1].tolist()
-        total = stop - start
-        if raw:
-            starts = iter(pos)
-            source = self._mm if copy else self._view
-            samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
-
-            def consumed():
-                left = length_hint(starts)
-                return total + 1 - left - (left == 0)
-        else:
-            first = pos[0]
-            unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
-                                        max_buffer_size=max(pos[-1] - first, 1))
-            unpacker.feed(self._view[first:pos[-1]])
-            ends = iter([p - first for p in islice(pos, 1, None)])
-
-            def consumed():
-                return total - length_hint(ends)
-        if track:
-            cursor = self._cursor = (start, consumed)
+        cursor = None
+        a = start
         try:
-            if raw:
-                if yield_key:
-                    yield from zip(self._keys[start:stop], samples)
+            while a < stop:
+                b = min(a + chunk_size, stop)
+                pos = self._off[a:b + 1].tolist()
+                total = b - a
+                if raw:
+                    starts = iter(pos)
+                    source = self._mm if copy else self._view
+                    samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
+
+                    def consumed(starts=starts, total=total):
+                        left = length_hint(starts)
+                        return total + 1 - left - (left == 0)
                 else:
-                    yield from samples
-            else:
-                tell = unpacker.tell
-                if yield_key:
-                    for key, sample, end in zip(self._keys[start:stop], unpacker, ends):
-                        if tell() != end:
-                            raise self._misaligned(start + consumed() - 1)
-                        yield key, sample
-                else:
-                    for sample, end in zip(unpacker, ends):
-                        if tell() != end:
-                            raise self._misaligned(start + consumed() - 1)
-                        yield sample
-                # zip pulls the unpacker before the ends: ends left over
-                # are samples the data did not hold
-                if length_hint(ends):
-                    raise self._misaligned(start + consumed())
-        except DatasetError:
-            raise
-        except Exception as exc:
-            raise self._error(start + consumed(), exc) from exc
+                    first = pos[0]
+                    unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
+                                                max_buffer_size=max(pos[-1] - first, 1))
+                    unpacker.feed(self._view[first:pos[-1]])
+                    ends = iter([p - first for p in islice(pos, 1, None)])
+
+                    def consumed(ends=ends, total=total):
+                        return total - length_hint(ends)
+                if track:
+                    cursor = self._cursor = (a, consumed)
+                try:
+                    if raw:
+                        if yield_key:
+                            yield from zip(self._keys[a:b], samples)
+                        else:
+                            yield from samples
+                    else:
+                        tell = unpacker.tell
+                        if yield_key:
+                            for key, sample, end in zip(self._keys[a:b], unpacker, ends):
+                                if tell() != end:
+                                    raise self._misaligned(a + consumed() - 1)
+                                yield key, sample
+                        else:
+                            for sample, end in zip(unpacker, ends):
+                                if tell() != end:
+                                    raise self._misaligned(a + consumed() - 1)
+                                yield sample
+                        # zip pulls the unpacker before the ends: ends left
+                        # over are samples the data did not hold
+                        if length_hint(ends):
+                            raise self._misaligned(a + consumed())
+                except DatasetError:
+                    raise
+                except Exception as exc:
+                    raise self._error(a + consumed(), exc) from exc
+                a = b
         finally:
-            if track and self._cursor is cursor:
-                self._i = start + consumed()
+            if cursor is not None and self._cursor is cursor:
+                self._i = min(cursor[0] + cursor[1](), stop)
 
     def _misaligned(self, index):
         return DatasetError(
@@ -490,14 +496,13 @@ class MsgpackReader(Reader):
         return self._slice_gen(start, max(start, stop), yield_key, raw, copy)
 
     def _slice_gen(self, start, stop, yield_key, raw, copy):
-        if start < stop:
-            yield from self._range(start, stop, yield_key, raw, copy, track=False)
+        return self._range(start, stop, yield_key, raw, copy, track=False,
+                           chunk_size=max(stop - start, 1))
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
-        chunk_size = max(chunk_size, _MIN_CHUNK)
         self._i = start
-        for a in range(start, stop, chunk_size):
-            yield from self._range(a, min(a + chunk_size, stop), yield_key, raw, copy, track=True)
+        return self._range(start, stop, yield_key, raw, copy, track=True,
+                           chunk_size=max(chunk_size, _MIN_CHUNK))
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         """Iterator over the samples at the given indices (an int array)."""

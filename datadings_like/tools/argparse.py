@@ -192,8 +192,9 @@ def argument_shuffle(parser, *args, **kwargs):
         action=YesNoAction, help='Write samples in random order. (default: yes)',
     )
     defaults.update(kwargs)
-    # store the default like the action would: a bool
-    parser.set_defaults(**{(defaults.get('dest') or 'shuffle'): defaults['default'] == 'yes'})
+    # the parsed value is a bool, so the default must be one too
+    if isinstance(defaults['default'], str):
+        defaults['default'] = defaults['default'] == 'yes'
     return _add(parser, defaults, args, {})
 
 
@@ -369,8 +370,9 @@ def argument_threads(parser, default=1, max_threads=0):
         max_value = max_threads
 
         def __call__(self, parser, namespace, values, option_string=None):
-            # 0 means "all CPUs"
-            super().__call__(parser, namespace, values or max_threads, option_string)
+            # 0 (or less) means "all CPUs"
+            super().__call__(parser, namespace, values if values > 0 else max_threads,
+                             option_string)
 
     return parser.add_argument(
         '-t', '--threads',

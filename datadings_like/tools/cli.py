@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import DatasetError
+from ..errors import DuplicateKeyError
 from ..msgpack import DecodeError
 
 __all__ = ('UserError', 'run_main')
@@ -20,7 +21,7 @@ class UserError(Exception):
 
 
 # what a user can cause and fix: shown as one line, exit status 1
-_USER_ERRORS = (UserError, DatasetError, DecodeError, FileNotFoundError, FileExistsError,
+_USER_ERRORS = (UserError, DatasetError, DecodeError, DuplicateKeyError, FileNotFoundError, FileExistsError,
                 IsADirectoryError, NotADirectoryError, PermissionError)
 
 

@@ -1,0 +1,132 @@
+import argparse
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from datadings_like.tools import argparse as dargparse
+from datadings_like.tools.cli import UserError, run_main
+
+
+def test_make_parser_adds_common_arguments():
+    parser = dargparse.make_parser('doc')
+    args = parser.parse_args([])
+    assert args.indir == '.' and args.outdir is None
+    assert args.no_confirm is False and args.skip_verification is False
+    assert args.shuffle is True
+    args = parser.parse_args(['in', '-o', 'out', '-y', '-s', '--shuffle', 'no'])
+    assert (args.indir, args.outdir, args.no_confirm, args.skip_verification, args.shuffle) == \
+        ('in', 'out', True, True, False)
+
+
+def test_make_parser_simple_adds_nothing():
+    parser = dargparse.make_parser_simple('doc')
+    assert parser.parse_args([]) == argparse.Namespace()
+    with pytest.raises(SystemExit):
+        parser.parse_args(['-y'])
+
+
+@pytest.mark.parametrize('default, expected', [('yes', True), ('no', False)])
+def test_shuffle_default_is_a_bool(default, expected):
+    parser = argparse.ArgumentParser()
+    dargparse.argument_shuffle(parser, default=default)
+    assert parser.parse_args([]).shuffle is expected
+    assert parser.parse_args(['--shuffle', 'yes']).shuffle is True
+    assert parser.parse_args(['--shuffle', 'no']).shuffle is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--shuffle', 'maybe'])
+
+
+def test_threads_zero_means_all_cpus_and_is_clamped():
+    parser = argparse.ArgumentParser()
+    dargparse.argument_threads(parser, default=1, max_threads=4)
+    assert parser.parse_args([]).threads == 1
+    assert parser.parse_args(['-t', '0']).threads == 4
+    assert parser.parse_args(['-t', '99']).threads == 4
+    assert parser.parse_args(['-t', '-3']).threads == 4  # clamped to 0, then all
+    assert parser.parse_args(['-t', '2']).threads == 2
+
+
+def test_threads_negative_max_is_a_multiple_of_cpus(monkeypatch):
+    monkeypatch.setattr(dargparse, '_cpu_count', lambda: 3)
+    parser = argparse.ArgumentParser()
+    dargparse.argument_threads(parser, max_threads=-2)
+    assert parser.parse_args(['-t', '0']).threads == 6
+
+
+def test_min_max_action():
+    class Action(dargparse.MinMaxAction):
+        min_value = 1
+        max_value = 7
+    parser = argparse.ArgumentParser()
+    parser.add_argument('n', type=int, action=Action)
+    assert [parser.parse_args([v]).n for v in ('0', '5', '9')] == [1, 5, 7]
+
+
+def test_file_arguments_and_overrides():
+    parser = argparse.ArgumentParser()
+    dargparse.argument_infile(parser)
+    dargparse.argument_outfile_positional(parser)
+    dargparse.argument_outfiles(parser, '--outs', dest='outs')
+    dargparse.argument_quiet(parser)
+    dargparse.argument_seed(parser)
+    dargparse.argument_calculate_weights(parser)
+    args = parser.parse_args(['a', 'b', '--outs', 'c', 'd', '-q', '--seed', '3'])
+    assert (args.infile, args.outfile, args.outs, args.quiet, args.seed) == ('a', 'b', ['c', 'd'], True, 3)
+    assert args.calculate_weights is False
+
+
+def run_snippet(body):
+    script = textwrap.dedent('''
+        import sys
+        from datadings_like.tools.cli import run_main, UserError
+        from datadings_like.errors import DatasetError
+        def main(argv):
+    ''') + textwrap.indent(textwrap.dedent(body), '    ') + '\nrun_main(main, prog="tool")\n'
+    return subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize('body, status, message', [
+    ('raise UserError("bad input")', 1, 'tool: error: bad input'),
+    ('raise DatasetError("x.msgpack: damaged")', 1, 'tool: error: x.msgpack: damaged'),
+    ('open("/nonexistent/file")', 1, 'tool: error: '),
+    ('raise FileExistsError("out.msgpack exists")', 1, 'out.msgpack exists'),
+    ('raise KeyboardInterrupt', 130, ''),
+    ('return 3', 3, ''),
+])
+def test_run_main_turns_user_errors_into_one_line(body, status, message):
+    proc = run_snippet(body)
+    assert proc.returncode == status
+    assert 'Traceback' not in proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 1
+
+
+def test_run_main_keeps_tracebacks_for_bugs():
+    proc = run_snippet('raise RuntimeError("a bug")')
+    assert proc.returncode == 1 and 'Traceback' in proc.stderr
+
+
+def test_run_main_closed_pipe_is_quiet():
+    script = textwrap.dedent('''
+        from datadings_like.tools.cli import run_main
+        def main(argv):
+            for i in range(10 ** 6):
+                print('line', i)
+        run_main(main, prog='tool')
+    ''')
+    proc = subprocess.run(f'{sys.executable} -c "{script}" | head -n 2', shell=True,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.stdout.splitlines() == ['line 0', 'line 1']
+    assert proc.stderr == ''
+
+
+def test_user_error_in_process(capsys):
+    def main(argv):
+        raise UserError('nope')
+    with pytest.raises(SystemExit) as exc:
+        run_main(main, prog='t')
+    assert exc.value.code == 1
+    assert capsys.readouterr().err == 't: error: nope\n'
