@@ -15,7 +15,6 @@ Prints the number of samples read, the time taken, samples/s and MB/s
 bytes of their values).
 """
 from pathlib import Path
-import argparse
 import secrets
 import sys
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..msgpack import DecodeError
 from ..tools import make_printer
+from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import argument_seed
@@ -47,13 +47,7 @@ def reader_msgpack(args):
 
 def reader_directory(args):
     """DirectoryReader for ``args.infile`` with the DirectoryReader options."""
-    try:
-        from ..reader.directory import DirectoryReader
-    except ImportError:
-        raise UserError(
-            f'{args.infile}: reading directory trees needs '
-            'datadings_like.reader.directory.DirectoryReader, which is not available'
-        ) from None
+    from ..reader.directory import DirectoryReader
     kwargs = {}
     if args.separator is not None:
         kwargs['separator'] = args.separator
@@ -150,12 +144,6 @@ def _is_msgpack(infile):
     ))
 
 
-def _nonnegative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must not be negative: {value}')
-    return value
-
 
 def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-bench')
@@ -167,7 +155,7 @@ def main(argv=None):
     )
     parser.add_argument('-s', '--shuffle', action='store_true', help='Shuffle the reader.')
     parser.add_argument(
-        '-b', '--buffering', type=_nonnegative, default=0,
+        '-b', '--buffering', type=non_negative_int, default=0,
         help='MsgpackReader only: Buffer size of reader (kept for compatibility: '
              'files are memory-mapped, so it has no effect).',
     )

@@ -14,7 +14,6 @@ Examples:
     datadings-cat --json -n 100 train.msgpack | jq .label
     datadings-cat --keys-only train.msgpack | wc -l
 """
-import argparse
 import json
 import math
 import sys
@@ -22,6 +21,7 @@ import sys
 import numpy as np
 
 from ..msgpack import DecodeError
+from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
@@ -142,12 +142,6 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
         out.flush()
 
 
-def _nonnegative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must not be negative: {value}')
-    return value
-
 
 def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-cat')
@@ -158,7 +152,7 @@ def main(argv=None):
              f'(0: show everything) (default: {DEFAULT_MAXSTRING})',
     )
     parser.add_argument(
-        '-n', '--limit', type=_nonnegative, default=None, metavar='N',
+        '-n', '--limit', type=non_negative_int, default=None, metavar='N',
         help='print at most N samples',
     )
     parser.add_argument(

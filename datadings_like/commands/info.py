@@ -15,7 +15,6 @@ evenly over the dataset (the histogram is then an estimate).
 from collections import Counter
 from io import BytesIO
 from pathlib import Path
-import argparse
 import json
 import sys
 import warnings
@@ -28,6 +27,7 @@ from ..index import INDEX_SUFFIXES
 from ..index import SUFFIX_LEGACY_INDEX
 from ..tools import make_printer
 from ..tools import path_append
+from ..tools.argparse import positive_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import make_parser_simple
@@ -400,19 +400,13 @@ def format_info(d):
     return '\n'.join(lines)
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, not {value}')
-    return value
-
 
 def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-info')
     argument_infile(parser, help='Dataset file.')
     parser.add_argument('--json', action='store_true', dest='as_json',
                         help='print one JSON object instead of text')
-    parser.add_argument('-n', '--limit', type=_positive, default=None, metavar='N',
+    parser.add_argument('-n', '--limit', type=positive_int, default=None, metavar='N',
                         help='examine only N samples, spread evenly over the dataset '
                              '(default: all)')
     argument_quiet(parser)

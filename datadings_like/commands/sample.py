@@ -10,13 +10,13 @@ Strategies:
 
 Samples are copied byte for byte (no re-encoding).
 """
-import argparse
 import secrets
 
 import numpy as np
 
 from ..check import check_outputs
 from ..check import open_dataset
+from ..tools.argparse import positive_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_outfile_positional
@@ -68,21 +68,12 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
                 write(key, data)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, not {value}')
-    return value
-
 
 def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-sample')
     argument_infile(parser)
     argument_outfile_positional(parser)
-    parser.add_argument('number', type=_positive_int, help='Number of samples to extract.')
+    parser.add_argument('number', type=positive_int, help='Number of samples to extract.')
     parser.add_argument(
         '-s', '--strategy', choices=STRATEGIES, default='sequential',
         help='Sampling strategy to use. (default: sequential)',

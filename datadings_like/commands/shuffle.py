@@ -10,7 +10,6 @@ true shuffle is used. The same --seed gives the same result.
 
 Samples are copied byte for byte (no re-encoding).
 """
-import argparse
 import math
 import secrets
 
@@ -18,6 +17,8 @@ from ..check import check_outputs
 from ..check import open_dataset
 from ..reader.augment import QuasiShuffler
 from ..reader.augment import Shuffler
+from ..tools.argparse import positive_int
+from ..tools.argparse import positive_float
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_outfile_positional
@@ -35,24 +36,6 @@ MIN_DEFAULT_BUF = 1024
 DEFAULT_CHUNK_SIZE = 16
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, not {value}')
-    return value
 
 
 def _defaults(args):
@@ -115,14 +98,14 @@ def main(argv=None):
         help='Use slower but more random shuffling algorithm',
     )
     parser.add_argument(
-        '--buf-size', type=_positive_float, default=None, metavar='BUF_SIZE',
+        '--buf-size', type=positive_float, default=None, metavar='BUF_SIZE',
         help='size of the shuffling buffer for fast shuffling; values less than 1 '
              'are interpreted as fractions of the dataset length; bigger values '
              'improve randomness, but use more memory '
              f'(default: {DEFAULT_BUF_FRACTION:g}, at least {MIN_DEFAULT_BUF} samples)',
     )
     parser.add_argument(
-        '--chunk-size', type=_positive_int, default=DEFAULT_CHUNK_SIZE, metavar='CHUNK_SIZE',
+        '--chunk-size', type=positive_int, default=DEFAULT_CHUNK_SIZE, metavar='CHUNK_SIZE',
         help='size of chunks read by the fast shuffling algorithm; bigger values '
              'improve performance, but reduce randomness '
              f'(default: {DEFAULT_CHUNK_SIZE})',

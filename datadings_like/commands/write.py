@@ -40,10 +40,7 @@ def find_writers():
         dict ``{NAME: module name}`` in natural order (case-sensitive,
         so ``MIT300`` comes before ``MIT1003``)
     """
-    try:
-        package = importlib.import_module(SETS_PACKAGE)
-    except ImportError:
-        return {}
+    package = importlib.import_module(SETS_PACKAGE)
     names = {}
     for module in pkgutil.iter_modules(getattr(package, '__path__', [])):
         if module.name.endswith(SUFFIX) and len(module.name) > len(SUFFIX):

@@ -14,9 +14,14 @@ from .augment import QuasiShuffler
 from .augment import Range
 from .augment import Repeater
 from .augment import Shuffler
+from .directory import DirectoryReader
+from .list import ListReader
+from .zipfile import ZipFileReader
 
 __all__ = [
     'Cycler',
+    'DirectoryReader',
+    'ListReader',
     'MsgpackReader',
     'QuasiShuffler',
     'Range',
@@ -24,12 +29,6 @@ __all__ = [
     'Repeater',
     'ShardedReader',
     'Shuffler',
+    'ZipFileReader',
 ]
 
-try:  # readers for unconverted samples (list, directory tree, zip file)
-    from .list import ListReader
-    from .directory import DirectoryReader
-    from .zipfile import ZipFileReader
-    __all__ += ['DirectoryReader', 'ListReader', 'ZipFileReader']
-except ImportError:  # pragma: no cover - modules are being written
-    pass

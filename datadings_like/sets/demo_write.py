@@ -139,18 +139,8 @@ def make_sample(item):
     return ImageClassificationData(f'{split}-{index:05d}', out.getvalue(), label)
 
 
-def _count(value):
-    import argparse
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid number {value!r}') from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f'invalid number {n}: must be >= 0')
-    return n
-
-
 def main(argv=None):
+    from ..tools.argparse import non_negative_int
     from ..tools.argparse import argument_outdir
     from ..tools.argparse import argument_quiet
     from ..tools.argparse import argument_seed
@@ -165,11 +155,11 @@ def main(argv=None):
     argument_quiet(parser)
     argument_seed(parser, default=0, help='Random seed (default: 0); '
                                           'the same seed gives the same files.')
-    parser.add_argument('--train', type=_count, default=NUM_SAMPLES['train'], metavar='N',
+    parser.add_argument('--train', type=non_negative_int, default=NUM_SAMPLES['train'], metavar='N',
                         help=f'Number of training samples (default: {NUM_SAMPLES["train"]}).')
-    parser.add_argument('--test', type=_count, default=NUM_SAMPLES['test'], metavar='N',
+    parser.add_argument('--test', type=non_negative_int, default=NUM_SAMPLES['test'], metavar='N',
                         help=f'Number of test samples (default: {NUM_SAMPLES["test"]}).')
-    parser.add_argument('--size', type=_count, default=IMAGE_SIZE, metavar='PIXELS',
+    parser.add_argument('--size', type=non_negative_int, default=IMAGE_SIZE, metavar='PIXELS',
                         help=f'Width and height of images (default: {IMAGE_SIZE}).')
     parser.add_argument('--format', choices=('jpeg', 'png'), default='jpeg',
                         help='Image format: jpeg (quality 90) or png (lossless). '

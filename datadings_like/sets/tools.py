@@ -50,6 +50,7 @@ import warnings
 from ..tools import stdin_is_interactive
 from ..tools.cli import UserError
 from ..tools.compression import open_comp as _open_comp
+from ..tools.argparse import positive_int
 
 __all__ = (
     'COMPRESS_QUALITY',
@@ -135,15 +136,6 @@ def _quality(value):
     return quality
 
 
-def _pixels(value):
-    try:
-        pixels = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid size {value!r}: use a number of pixels') from None
-    if pixels < 1:
-        raise argparse.ArgumentTypeError(f'invalid size {pixels}: must be at least 1')
-    return pixels
-
 
 def argument_compress(parser, *args, **kwargs):
     """
@@ -213,7 +205,7 @@ def argument_resize(parser, *args, **kwargs):
         kwargs: Override keyword arguments of ``add_argument``.
     """
     options = dict(
-        default=None, type=_pixels, metavar='PIXELS',
+        default=None, type=positive_int, metavar='PIXELS',
         help='Resize images so that their shorter side has PIXELS pixels '
              '(aspect ratio kept). Resized images are re-encoded: JPEG as JPEG '
              f'(quality {REENCODE_QUALITY} unless --compress), others as PNG.',

@@ -33,9 +33,48 @@ __all__ = (
     'argument_shuffle',
     'argument_skip_verification',
     'argument_threads',
+    'int_at_least',
     'make_parser',
     'make_parser_simple',
+    'non_negative_int',
+    'positive_float',
+    'positive_int',
 )
+
+
+def int_at_least(minimum):
+    """
+    Return an argparse ``type`` function that accepts integers
+    ``>= minimum`` and rejects anything else with a clear message.
+
+    Parameters:
+        minimum: smallest accepted value
+    """
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be at least {minimum}, not {value}')
+        return value
+    parse.__name__ = f'integer >= {minimum}'
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def positive_float(text):
+    """argparse ``type``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number: {text!r}') from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'must be a positive number, not {text}')
+    return value
 
 
 class MinMaxAction(argparse.Action):

@@ -30,12 +30,6 @@ def test_bench_directory(cli, tmp_path):
         for i in range(3):
             (tmp_path / 'tree' / label / f'{i}.txt').write_bytes(b'x' * 100)
     (tmp_path / 'tree' / 'dog' / 'skip.log').write_bytes(b'y')
-    try:
-        from datadings_like.reader.directory import DirectoryReader  # noqa: F401
-    except ImportError:
-        result = cli.call('bench', str(tmp_path / 'tree' / '{LABEL}' / '**'))
-        cli.user_error(result, words=['DirectoryReader'])
-        return
     result = cli.run('bench', '-q', str(tmp_path / 'tree' / '{LABEL}' / '**'),
                      '--include', '*.txt', '--exclude', '*.log')
     assert result.returncode == 0, result.stderr

@@ -37,7 +37,7 @@ def test_range(reader):
 
 
 def test_repeater(reader):
-    r = Repeater(Range(reader, 0, 100), 3)
+    assert indices(Repeater(Range(reader, 90, 100), 2)) == list(range(90, 100)) * 2
     assert len(Repeater(reader, 3)) == 300
     assert indices(Repeater(reader, 3)) == list(range(100)) * 3
     rep = Repeater(reader, 2)
