@@ -6,6 +6,7 @@ Every function accepts the path of the data file or of the index file
 itself: the correct suffix is appended if the path ends with a different
 suffix.
 """
+from collections import deque
 from pathlib import Path
 from typing import Sequence
 from typing import Tuple
@@ -333,14 +334,16 @@ def write_keys(keys: Sequence[str], path: Path) -> Path:
 
 
 def _hash_all(keys, salt):
-    # copying a salted hash object is cheaper than building one per key
+    # copying a salted hash object is cheaper than building one per key;
+    # full digests are joined and every 4th uint64 taken (the first 8 bytes)
     new = hashlib.blake2s(salt=salt).copy
-
-    def digest(key):
+    digests = []
+    append = digests.append
+    for key in keys:
         h = new()
         h.update(key.encode('utf-8'))
-        return h.digest()[:8]
-    return np.frombuffer(b''.join(map(digest, keys)), dtype=_BE_U64)
+        append(h.digest())
+    return np.frombuffer(b''.join(digests), dtype=_BE_U64)[::4]
 
 
 def hash_keys(keys: Sequence[str], max_tries: int = 1000) -> Tuple[bytes, Sequence[int]]:
@@ -405,8 +408,7 @@ def write_filter(keys: Sequence[str], path: Path) -> Path:
         Path that was written to
     """
     bf = BloomFilter(max(2, len(keys)))
-    for k in keys:
-        bf += k
+    deque(map(bf.__iadd__, keys), maxlen=0)  # add all keys without a Python loop
     path = path_append_suffix(path, SUFFIX_FILTER)
     with path.open('wb') as f:
         bf.dump(f)

@@ -13,8 +13,10 @@ from itertools import accumulate
 from pathlib import Path
 import hashlib
 import os
+import queue
 import sys
 import tempfile
+import threading
 
 from .errors import DuplicateKeyError
 from .index import SUFFIX_FILTER
@@ -37,7 +39,7 @@ __all__ = ('FileWriter', 'RawWriter', 'Writer')
 RESERVED_KEYS = ('nd', 'complex')
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
-_FLUSH_SAMPLES = 512  # also keeps the progress bar moving for small samples
+_PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
 
 
 def _umask():
@@ -59,6 +61,49 @@ def _confirm_overwrite(path: Path, overwrite: bool):
         raise FileExistsError(path)
     if answer == 'abort':
         raise KeyboardInterrupt(path)
+
+
+class _ChunkSink:
+    """
+    Hashes and writes chunks of the data file in a background thread.
+    ``md5.update`` and file writes release the GIL for large buffers, so
+    they overlap with packing the next samples. Errors (e.g. a full disk)
+    are raised by the next :py:meth:`put` or by :py:meth:`close`.
+    """
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+        self.md5 = hashlib.md5()
+        self._queue = queue.Queue(maxsize=4)
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name='datadings-writer', daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self.md5.update(chunk)
+                    self._file.write(chunk)
+                except BaseException as exc:  # handed to the writing thread
+                    self._error = exc
+
+    def put(self, chunk):
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self):
+        """Wait until everything is written; close the file."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._file.close()
+        if self._error is not None:
+            raise self._error
 
 
 class Writer(metaclass=ABCMeta):
@@ -112,13 +157,13 @@ class Writer(metaclass=ABCMeta):
         )
         self._tmp_path = Path(tmp)
         os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
-        self._outfile = os.fdopen(fd, 'wb', buffering=0)
+        self._sink = _ChunkSink(os.fdopen(fd, 'wb'))
         self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
         self._buffer = []
         self._buffered = 0
+        self._reported = 0
         self._keys = {}  # insertion-ordered; doubles as the duplicate check
         self._offsets = [0]
-        self._hash = hashlib.md5()
         self._pack = make_packer().pack
         self._closed = False
         kwargs.setdefault('desc', outfile.name)
@@ -159,23 +204,29 @@ class Writer(metaclass=ABCMeta):
         ends = accumulate(map(len, buffer), initial=self._offsets[-1])
         next(ends)
         self._offsets.extend(ends)
-        chunk = b''.join(buffer)
-        self._hash.update(chunk)
-        self._outfile.write(chunk)
-        self._printer.update(len(buffer))
+        self._sink.put(b''.join(buffer))
+        self._printer.update(len(buffer) - self._reported)
+        self._reported = 0
+
+    def _progress(self):
+        self._printer.update(_PROGRESS_SAMPLES)
+        self._reported += _PROGRESS_SAMPLES
+
+    def _write_after_close(self, key, packed):
+        raise ValueError(f'writer for {self._path} is closed')
 
     def _write_data(self, key, packed):
         keys = self._keys
         if key in keys:
             raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._path})')
-        if self._closed:
-            raise ValueError(f'writer for {self._path} is closed')
         keys[key] = None
         buffer = self._buffer
         buffer.append(packed)
         self._buffered += len(packed)
-        if self._buffered >= self._flush_bytes or len(buffer) >= _FLUSH_SAMPLES:
+        if self._buffered >= self._flush_bytes:
             self._flush()
+        elif not len(buffer) % _PROGRESS_SAMPLES:
+            self._progress()
 
     @abstractmethod
     def write(self, *args):
@@ -205,7 +256,7 @@ class Writer(metaclass=ABCMeta):
             return
         try:
             self._flush()
-            self._outfile.close()
+            self._sink.close()
             tmp = self._tmp_path
             keys = list(self._keys)
             paths = [
@@ -215,7 +266,7 @@ class Writer(metaclass=ABCMeta):
                 write_filter(keys, self._sidecar_tmp(SUFFIX_FILTER)),
             ]
             name = self._path.name
-            lines = [f'{self._hash.hexdigest()}  {name}\n']
+            lines = [f'{self._sink.md5.hexdigest()}  {name}\n']
             for suffix, path in zip(
                     (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER), paths):
                 lines.append(f'{hash_md5hex(path)}  {name}{suffix}\n')
@@ -230,6 +281,7 @@ class Writer(metaclass=ABCMeta):
             self.abort()
             raise
         self._closed = True
+        self._write_data = self._write_after_close
         self._printer.close()
         if not self._disable:
             print(f'{self.written} samples written to {self._path}', file=sys.stderr)
@@ -242,9 +294,10 @@ class Writer(metaclass=ABCMeta):
         if self._closed:
             return
         self._closed = True
+        self._write_data = self._write_after_close
         try:
-            self._outfile.close()
-        except Exception:
+            self._sink.close()
+        except BaseException:
             pass
         for path in self._temp_files():
             try:
@@ -315,4 +368,16 @@ class FileWriter(Writer):
                 f'({", ".join(repr(k) for k in RESERVED_KEYS if k in sample)}); '
                 f'rename it ({self._path})'
             )
-        self._write_data(key, self._pack(sample))
+        # the body of _write_data, inlined: this is the per-sample hot path
+        packed = self._pack(sample)
+        keys = self._keys
+        if key in keys or self._closed:
+            self._write_data(key, packed)  # raises the right error
+        keys[key] = None
+        buffer = self._buffer
+        buffer.append(packed)
+        self._buffered += len(packed)
+        if self._buffered >= self._flush_bytes:
+            self._flush()
+        elif not len(buffer) % _PROGRESS_SAMPLES:
+            self._progress()

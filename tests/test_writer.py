@@ -125,19 +125,37 @@ def test_exception_keeps_existing_dataset_intact(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(before)
 
 
-def test_full_disk_leaves_no_dataset(tmp_path, monkeypatch):
-    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5))
-    before = path.read_bytes()
+class NoSpace:
+    """A data file whose disk is full."""
 
-    def no_space(*args, **kwargs):
+    def __init__(self, fileobj):
+        self._file = fileobj
+
+    def write(self, data):
         raise OSError(28, 'No space left on device')
 
+    def close(self):
+        self._file.close()
+
+
+def test_full_disk_leaves_no_dataset(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5))
+    before = path.read_bytes()
     with pytest.raises(OSError, match='No space'):
         with FileWriter(path, overwrite=True, disable=True, buffering=1) as writer:
-            monkeypatch.setattr(writer._outfile, 'write', no_space, raising=False)
-            writer.write({'key': 'x', 'data': b'1' * 100})
+            writer._sink._file = NoSpace(writer._sink._file)
+            for i in range(20):
+                writer.write({'key': str(i), 'data': b'1' * 100})
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in dataset_files(path))
+
+
+def test_write_after_close_is_refused(tmp_path):
+    with FileWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        writer.write({'key': 'a'})
+    with pytest.raises(ValueError, match='closed'):
+        writer.write({'key': 'b'})
+    assert len(MsgpackReader(tmp_path / 'a.msgpack')) == 1
 
 
 def test_full_disk_while_writing_index_leaves_no_dataset(tmp_path, monkeypatch):

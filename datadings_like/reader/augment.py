@@ -346,22 +346,37 @@ class QuasiShuffler(_EpochShuffler):
         chunk_order = rng.permutation(num_chunks)
         # sample indices in chunk order
         sequence = (chunk_order[:, None] * chunk_size + np.arange(chunk_size)).ravel()
-        sequence = sequence[sequence < n].tolist()
+        sequence = sequence[sequence < n].astype(np.intp)
         buf_chunks = max(1, self.buf_size // chunk_size)
         fill = min(len(sequence), sum(
             min(chunk_size, n - c * chunk_size) for c in chunk_order[:buf_chunks].tolist()
         ))
         buffer = sequence[:fill]
         rest = sequence[fill:]
-        if not buffer:
-            return np.asarray(rest, dtype=np.intp)
-        picks = rng.integers(0, len(buffer), size=len(rest)).tolist()
-        out = []
-        append = out.append
-        for pick, index in zip(picks, rest):
-            append(buffer[pick])
-            buffer[pick] = index
+        if not len(buffer):
+            return rest
+        # step t yields what slot picks[t] holds and puts rest[t] there.
+        # Vectorised: group the steps by slot (stable, so in time order);
+        # each step yields the item of the previous step of its group, the
+        # first of a group yields the slot's initial item.
+        picks = rng.integers(0, len(buffer), size=len(rest))
+        keys = picks.astype(np.uint16) if len(buffer) <= 1 << 16 else picks
+        steps = np.argsort(keys, kind='stable')
+        slots = picks[steps]
+        first = np.ones(len(steps), dtype=bool)
+        first[1:] = slots[1:] != slots[:-1]
+        yielded = np.empty(len(steps), dtype=np.intp)
+        yielded[first] = buffer[slots[first]]
+        later = np.flatnonzero(~first)
+        yielded[later] = rest[steps[later - 1]]
+        out = np.empty(len(rest) + len(buffer), dtype=np.intp)
+        out[steps] = yielded
+        # what each slot holds at the end: the last item put there
+        last = np.ones(len(steps), dtype=bool)
+        last[:-1] = first[1:]
+        final = buffer.copy()
+        final[slots[last]] = rest[steps[last]]
         # drain the buffer in random order too (in buffer order, samples
         # of the last chunks would come out unshuffled)
-        out.extend(np.asarray(buffer)[rng.permutation(len(buffer))].tolist())
-        return np.asarray(out, dtype=np.intp)
+        out[len(rest):] = final[rng.permutation(len(buffer))]
+        return out

@@ -1,5 +1,6 @@
 """Read datasets in the datadings msgpack format, sequentially or at random."""
 from functools import cached_property
+from itertools import chain
 from itertools import islice
 from operator import length_hint
 from pathlib import Path
@@ -41,6 +42,11 @@ _MIN_CHUNK = 4096
 # lookups by key scan the hash array linearly (cheap once) until this many
 # were made; then a sorted copy makes further lookups O(log n)
 _LINEAR_LOOKUPS = 4
+# at most this many bytes are decoded by one Unpacker (large samples)
+_MAX_FEED = 1 << 20
+# how msgpack-numpy's map keys b'nd' and b'complex' look when packed
+_ND_MARK = msgpack.packb(b'nd')
+_COMPLEX_MARK = msgpack.packb(b'complex')
 
 
 class MsgpackReader(Reader):
@@ -175,7 +181,7 @@ class MsgpackReader(Reader):
     def _close(self):
         self.__dict__.pop('_view', None)
         mm = self.__dict__.pop('_mm', None)
-        if mm is not None:
+        if isinstance(mm, mmap.mmap):
             try:
                 mm.close()
             except BufferError:
@@ -276,7 +282,7 @@ class MsgpackReader(Reader):
         ints and no numpy scalars are made per lookup.
         """
         _, hashes = self._hashes
-        order = np.argsort(hashes, kind='stable')
+        order = np.argsort(hashes)  # hashes are unique: no need for a stable sort
         sorted_hashes = hashes[order]
         bits = max(1, min(20, len(hashes).bit_length()))
         shift = 64 - bits
@@ -333,12 +339,10 @@ class MsgpackReader(Reader):
         return index
 
     def __contains__(self, key):
-        if '_hash_table' not in self.__dict__:
-            # until the hash table is built, the Bloom filter answers most
-            # misses without touching the hashes
-            bloom = self._filter
-            if bloom is not None and type(key) is str and key not in bloom:
-                return False
+        # the Bloom filter answers most misses without touching the hashes
+        bloom = self._filter
+        if bloom is not None and type(key) is str and key not in bloom:
+            return False
         return self._lookup(key) >= 0
 
     def find_key(self, index):
@@ -402,66 +406,85 @@ class MsgpackReader(Reader):
             return self._keys[index], data
         return data
 
-    def _range(self, start, stop, yield_key, raw, copy, track, chunk_size=_MIN_CHUNK):
+    def _raw_range(self, start, stop, yield_key, copy, track, chunk_size):
         """
-        Generator over samples ``start..stop-1``, in chunks.
+        Iterator over raw samples ``start..stop-1``: slices of the map, with
+        no Python code per sample. With ``track``, the reader's current
+        index follows the consumer.
+        """
+        source = self._mm if copy else self._view
+        offsets = self._off
+        keys = self._keys if yield_key else None
 
-        Raw samples are sliced out of the map with no Python code per
-        sample. Decoded samples come from one ``Unpacker`` fed a whole
-        chunk (much cheaper than a call to ``unpackb`` per sample); every
-        message must end exactly where the offsets say, so a damaged sample
-        can neither swallow the next one nor vanish.
+        def chunk(a):
+            b = min(a + chunk_size, stop)
+            pos = offsets[a:b + 1].tolist()
+            starts = iter(pos)
+            samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
+            if track:
+                total = b - a
 
+                def consumed():
+                    left = length_hint(starts)
+                    return total + 1 - left - (left == 0)
+                self._cursor = (a, consumed)
+            if keys is not None:
+                return zip(keys[a:b], samples)
+            return samples
+        return chain.from_iterable(map(chunk, range(start, stop, chunk_size)))
+
+    def _decoded_range(self, start, stop, yield_key, track, chunk_size):
+        """
+        Generator over decoded samples ``start..stop-1``.
+
+        One ``Unpacker`` decodes a chunk of up to ``chunk_size`` samples and
+        ``_MAX_FEED`` bytes (much cheaper than a call to ``unpackb`` per
+        sample); every message must end exactly where the offsets say, so
+        a damaged sample can neither swallow the next one nor vanish.
+        The numpy hook is left out for chunks whose bytes cannot hold an
+        encoded numpy value or complex number.
         With ``track``, the reader's current index follows the consumer.
         """
+        offsets = self._offsets
+        mm = self._mm
         cursor = None
         a = start
         try:
             while a < stop:
                 b = min(a + chunk_size, stop)
-                pos = self._off[a:b + 1].tolist()
+                first = int(offsets[a])
+                if int(offsets[b]) - first > _MAX_FEED:
+                    b = max(a + 1, int(np.searchsorted(offsets, first + _MAX_FEED, 'right')) - 1)
+                last = int(offsets[b])
+                hook = self._decode
+                if mm.find(_ND_MARK, first, last) < 0 and mm.find(_COMPLEX_MARK, first, last) < 0:
+                    hook = None
+                unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=hook,
+                                            max_buffer_size=max(last - first, 1))
+                unpacker.feed(self._view[first:last])
+                ends = iter((offsets[a + 1:b + 1] - first).tolist())
                 total = b - a
-                if raw:
-                    starts = iter(pos)
-                    source = self._mm if copy else self._view
-                    samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
 
-                    def consumed(starts=starts, total=total):
-                        left = length_hint(starts)
-                        return total + 1 - left - (left == 0)
-                else:
-                    first = pos[0]
-                    unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=self._decode,
-                                                max_buffer_size=max(pos[-1] - first, 1))
-                    unpacker.feed(self._view[first:pos[-1]])
-                    ends = iter([p - first for p in islice(pos, 1, None)])
-
-                    def consumed(ends=ends, total=total):
-                        return total - length_hint(ends)
+                def consumed(ends=ends, total=total):
+                    return total - length_hint(ends)
                 if track:
                     cursor = self._cursor = (a, consumed)
+                tell = unpacker.tell
                 try:
-                    if raw:
-                        if yield_key:
-                            yield from zip(self._keys[a:b], samples)
-                        else:
-                            yield from samples
+                    if yield_key:
+                        for key, sample, end in zip(self._keys[a:b], unpacker, ends):
+                            if tell() != end:
+                                raise self._misaligned(a + consumed() - 1)
+                            yield key, sample
                     else:
-                        tell = unpacker.tell
-                        if yield_key:
-                            for key, sample, end in zip(self._keys[a:b], unpacker, ends):
-                                if tell() != end:
-                                    raise self._misaligned(a + consumed() - 1)
-                                yield key, sample
-                        else:
-                            for sample, end in zip(unpacker, ends):
-                                if tell() != end:
-                                    raise self._misaligned(a + consumed() - 1)
-                                yield sample
-                        # zip pulls the unpacker before the ends: ends left
-                        # over are samples the data did not hold
-                        if length_hint(ends):
-                            raise self._misaligned(a + consumed())
+                        for sample, end in zip(unpacker, ends):
+                            if tell() != end:
+                                raise self._misaligned(a + consumed() - 1)
+                            yield sample
+                    # zip pulls the unpacker before the ends: ends left
+                    # over are samples the data did not hold
+                    if length_hint(ends):
+                        raise self._misaligned(a + consumed())
                 except DatasetError:
                     raise
                 except Exception as exc:
@@ -496,13 +519,16 @@ class MsgpackReader(Reader):
         return self._slice_gen(start, max(start, stop), yield_key, raw, copy)
 
     def _slice_gen(self, start, stop, yield_key, raw, copy):
-        return self._range(start, stop, yield_key, raw, copy, track=False,
-                           chunk_size=max(stop - start, 1))
+        if raw:
+            return self._raw_range(start, stop, yield_key, copy, False, max(stop - start, 1))
+        return self._decoded_range(start, stop, yield_key, False, _MIN_CHUNK)
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
         self._i = start
-        return self._range(start, stop, yield_key, raw, copy, track=True,
-                           chunk_size=max(chunk_size, _MIN_CHUNK))
+        chunk_size = max(chunk_size, _MIN_CHUNK)
+        if raw:
+            return self._raw_range(start, stop, yield_key, copy, True, chunk_size)
+        return self._decoded_range(start, stop, yield_key, True, chunk_size)
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         """Iterator over the samples at the given indices (an int array)."""

@@ -163,3 +163,32 @@ def test_augments_on_empty_reader(tmp_path):
     assert list(Shuffler(reader)) == []
     assert list(QuasiShuffler(reader)) == []
     assert list(Cycler(reader)) == []
+
+
+def buffer_shuffle_reference(q, seed):
+    """The QuasiShuffler algorithm step by step, as the docstring tells it."""
+    from math import ceil
+    rng = np.random.default_rng(seed)
+    n, cs = q._n, q.chunk_size
+    chunk_order = rng.permutation(ceil(n / cs)).tolist()
+    sequence = [i for c in chunk_order for i in range(c * cs, min(n, (c + 1) * cs))]
+    fill = sum(min(cs, n - c * cs) for c in chunk_order[:max(1, q.buf_size // cs)])
+    buffer, rest = sequence[:fill], sequence[fill:]
+    picks = rng.integers(0, len(buffer), size=len(rest)).tolist()
+    out = []
+    for pick, index in zip(picks, rest):
+        out.append(buffer[pick])
+        buffer[pick] = index
+    return out + [buffer[i] for i in rng.permutation(len(buffer)).tolist()]
+
+
+@pytest.mark.parametrize('n, buf_size, chunk_size', [
+    (1000, 0.01, 16), (1001, 5, 7), (17, 100, 4), (500, 250, 3), (50, 0.5, 1), (3, 1, 16),
+])
+@pytest.mark.parametrize('seed', [0, 7])
+def test_quasi_shuffler_order_matches_step_by_step_algorithm(tmp_path, n, buf_size, chunk_size, seed):
+    class Sized:
+        def __len__(self):
+            return n
+    q = QuasiShuffler(Sized(), buf_size=buf_size, chunk_size=chunk_size, seed=seed)
+    assert q.order().tolist() == buffer_shuffle_reference(q, seed)
