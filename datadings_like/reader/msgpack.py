@@ -44,6 +44,9 @@ _MIN_CHUNK = 4096
 _LINEAR_LOOKUPS = 4
 # at most this many bytes are decoded by one Unpacker (large samples)
 _MAX_FEED = 1 << 20
+_SCAN_BYTES_PER_SAMPLE = 2048
+# samples at least this large are decoded one by one, without an Unpacker
+_LARGE_SAMPLE = 64 * 1024
 # how msgpack-numpy's map keys b'nd' and b'complex' look when packed
 _ND_MARK = msgpack.packb(b'nd')
 _COMPLEX_MARK = msgpack.packb(b'complex')
@@ -441,8 +444,8 @@ class MsgpackReader(Reader):
         ``_MAX_FEED`` bytes (much cheaper than a call to ``unpackb`` per
         sample); every message must end exactly where the offsets say, so
         a damaged sample can neither swallow the next one nor vanish.
-        The numpy hook is left out for chunks whose bytes cannot hold an
-        encoded numpy value or complex number.
+        The numpy hook is left out for chunks of small samples whose bytes
+        cannot hold an encoded numpy value or complex number.
         With ``track``, the reader's current index follows the consumer.
         """
         offsets = self._offsets
@@ -456,14 +459,39 @@ class MsgpackReader(Reader):
                 if int(offsets[b]) - first > _MAX_FEED:
                     b = max(a + 1, int(np.searchsorted(offsets, first + _MAX_FEED, 'right')) - 1)
                 last = int(offsets[b])
+                total = b - a
+                if last - first >= _LARGE_SAMPLE * total:
+                    # large samples: decode each straight from the map, which
+                    # saves feeding (copying) them into an Unpacker
+                    pos = offsets[a:b + 1].tolist()
+                    starts = iter(pos)
+                    samples = map(self._unpack_slice, map(slice, starts, islice(pos, 1, None)))
+                    if yield_key:
+                        samples = zip(self._keys[a:b], samples)
+
+                    def consumed(starts=starts, total=total):
+                        left = length_hint(starts)
+                        return total + 1 - left - (left == 0)
+                    if track:
+                        cursor = self._cursor = (a, consumed)
+                    try:
+                        yield from samples
+                    except Exception as exc:
+                        # the failing sample's start was taken from ``starts``
+                        raise self._error(a + total - length_hint(starts), exc) from exc
+                    a = b
+                    continue
                 hook = self._decode
-                if mm.find(_ND_MARK, first, last) < 0 and mm.find(_COMPLEX_MARK, first, last) < 0:
+                # for small samples the hook costs more than a scan of the
+                # bytes for the two keys that it looks for
+                if (last - first < _SCAN_BYTES_PER_SAMPLE * total
+                        and mm.find(_ND_MARK, first, last) < 0
+                        and mm.find(_COMPLEX_MARK, first, last) < 0):
                     hook = None
                 unpacker = msgpack.Unpacker(strict_map_key=False, object_hook=hook,
                                             max_buffer_size=max(last - first, 1))
                 unpacker.feed(self._view[first:last])
                 ends = iter((offsets[a + 1:b + 1] - first).tolist())
-                total = b - a
 
                 def consumed(ends=ends, total=total):
                     return total - length_hint(ends)
@@ -493,6 +521,9 @@ class MsgpackReader(Reader):
         finally:
             if cursor is not None and self._cursor is cursor:
                 self._i = min(cursor[0] + cursor[1](), stop)
+
+    def _unpack_slice(self, bounds):
+        return msgpack.unpackb(self._view[bounds], strict_map_key=False, object_hook=self._decode)
 
     def _misaligned(self, index):
         return DatasetError(

@@ -297,3 +297,46 @@ def test_allow_pickle_opt_in(tmp_path):
         MsgpackReader(tmp_path / 'obj.msgpack').get(0)
     sample = MsgpackReader(tmp_path / 'obj.msgpack', allow_pickle=True).get(0)
     assert sample['arr'][0] == {'a': 1}
+
+
+@pytest.fixture
+def large_samples_dataset(tmp_path):
+    """Samples large enough to be decoded one by one (no Unpacker)."""
+    samples = [{'key': f'L{i}', 'data': bytes([i]) * 70_000} for i in range(40)]
+    return write_dataset(tmp_path / 'large.msgpack', samples), samples
+
+
+def test_large_samples_iterate_and_resume(large_samples_dataset):
+    path, samples = large_samples_dataset
+    reader = MsgpackReader(path)
+    assert list(reader) == samples
+    for i, _ in enumerate(reader):
+        if i == 24:
+            break
+    assert reader.next()['key'] == 'L25'
+    assert [k for k, _ in reader.iter(37, yield_key=True)] == ['L37', 'L38', 'L39']
+    assert [s['key'] for s in reader.slice(10, 13)] == ['L10', 'L11', 'L12']
+
+
+def test_damaged_large_sample_names_file_and_index(large_samples_dataset):
+    from datadings_like.writer import RawWriter
+    path, samples = large_samples_dataset
+    damaged = path.with_name('damaged.msgpack')
+    with RawWriter(damaged, disable=True) as writer:
+        for i, raw in enumerate(MsgpackReader(path).iter(raw=True)):
+            writer.write(f'L{i}', raw[:-1] if i == 30 else raw)
+    reader = MsgpackReader(damaged)
+    with pytest.raises(DatasetError, match=r'damaged\.msgpack: sample 30'):
+        list(reader)
+    with pytest.raises(DatasetError, match='sample 30'):
+        list(reader.slice(28, 35))
+
+
+@pytest.mark.parametrize('array', [False, True])
+def test_small_samples_with_and_without_numpy_values(tmp_path, array):
+    # chunks without numpy values are decoded without the numpy hook
+    samples = [{'key': str(i), 'v': (np.arange(3) if array and i == 77 else i)} for i in range(100)]
+    path = write_dataset(tmp_path / 'a.msgpack', samples)
+    read = list(MsgpackReader(path))
+    assert isinstance(read[77]['v'], np.ndarray) is array
+    assert [s['key'] for s in read] == [str(i) for i in range(100)]
