@@ -9,6 +9,7 @@ the final name, and an existing dataset there stays intact.
 """
 from abc import ABCMeta
 from abc import abstractmethod
+from array import array
 from itertools import accumulate
 from pathlib import Path
 import hashlib
@@ -17,6 +18,8 @@ import queue
 import sys
 import tempfile
 import threading
+
+import numpy as np
 
 from .errors import DuplicateKeyError
 from .index import SUFFIX_FILTER
@@ -163,7 +166,7 @@ class Writer(metaclass=ABCMeta):
         self._buffered = 0
         self._reported = 0
         self._keys = {}  # insertion-ordered; doubles as the duplicate check
-        self._offsets = [0]
+        self._offsets = array('Q', [0])  # compact; handed to numpy without a copy
         self._pack = make_packer().pack
         self._closed = False
         kwargs.setdefault('desc', outfile.name)
@@ -212,7 +215,7 @@ class Writer(metaclass=ABCMeta):
         self._printer.update(_PROGRESS_SAMPLES)
         self._reported += _PROGRESS_SAMPLES
 
-    def _write_after_close(self, key, packed):
+    def _write_after_close(self, *args):
         raise ValueError(f'writer for {self._path} is closed')
 
     def _write_data(self, key, packed):
@@ -260,7 +263,8 @@ class Writer(metaclass=ABCMeta):
             tmp = self._tmp_path
             keys = list(self._keys)
             paths = [
-                write_offsets(self._offsets, self._sidecar_tmp(SUFFIX_OFFSETS)),
+                write_offsets(np.frombuffer(self._offsets, dtype=np.uint64),
+                              self._sidecar_tmp(SUFFIX_OFFSETS)),
                 write_keys(keys, self._sidecar_tmp(SUFFIX_KEYS)),
                 write_key_hashes(keys, self._sidecar_tmp(SUFFIX_KEY_HASHES)),
                 write_filter(keys, self._sidecar_tmp(SUFFIX_FILTER)),
@@ -281,7 +285,7 @@ class Writer(metaclass=ABCMeta):
             self.abort()
             raise
         self._closed = True
-        self._write_data = self._write_after_close
+        self._write_data = self._pack = self._write_after_close
         self._printer.close()
         if not self._disable:
             print(f'{self.written} samples written to {self._path}', file=sys.stderr)
@@ -294,7 +298,7 @@ class Writer(metaclass=ABCMeta):
         if self._closed:
             return
         self._closed = True
-        self._write_data = self._write_after_close
+        self._write_data = self._pack = self._write_after_close
         try:
             self._sink.close()
         except BaseException:
@@ -369,10 +373,10 @@ class FileWriter(Writer):
                 f'rename it ({self._path})'
             )
         # the body of _write_data, inlined: this is the per-sample hot path
-        packed = self._pack(sample)
+        packed = self._pack(sample)  # after close(), this raises
         keys = self._keys
-        if key in keys or self._closed:
-            self._write_data(key, packed)  # raises the right error
+        if key in keys:
+            self._write_data(key, packed)  # raises DuplicateKeyError
         keys[key] = None
         buffer = self._buffer
         buffer.append(packed)
