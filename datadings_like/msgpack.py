@@ -5,7 +5,7 @@ Packing is byte-identical to datadings 3.x (msgpack >= 1.0 defaults with
 ``msgpack_numpy.encode`` as ``default`` hook).
 Encoding is always UTF-8, bin type is enabled and ``strict_map_key=False``.
 
-Unpacking uses a decoder of our own instead of ``msgpack_numpy.decode``,
+Unpacking uses a decoder of our own instead of msgpack-numpy's,
 because dataset files are untrusted input (see the file format page):
 
 - object arrays (kind ``b'O'``, pickled) are refused unless the caller passes

@@ -899,14 +899,11 @@ class IterableDataset(DatasetBase, _TorchIterableDataset):
         cache = self._order_cache
         if cache is not None and cache[0] == (epoch, seed):
             return cache[1]
-        n = self._n
         if self._shuffler is not None:
-            sh = self._shuffler
             # the order the shuffler uses for its pass number ``epoch``
-            rng = np.random.default_rng(sh._seed + epoch * n)
-            order = np.asarray(sh._order(rng, None), dtype=np.int64)
+            order = np.asarray(self._shuffler.epoch_order(epoch), dtype=np.int64)
         else:
-            order = np.random.default_rng([seed, epoch]).permutation(n)
+            order = np.random.default_rng([seed, epoch]).permutation(self._n)
         self._order_cache = ((epoch, seed), order)
         return order
 

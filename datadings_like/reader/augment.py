@@ -238,10 +238,18 @@ class _EpochShuffler(Augment):
     def _order(self, rng, chunk_size):
         """Return the order of sample indices for one epoch."""
 
+    def epoch_order(self, epoch, chunk_size=None):
+        """
+        The sample indices of pass number ``epoch`` (0 for the first pass
+        over the data), in iteration order. It depends only on the seed and
+        the epoch.
+        """
+        rng = np.random.default_rng(self._seed + epoch * self._n)
+        return self._order(rng, chunk_size)
+
     def order(self, chunk_size=None):
         """The sample indices of the current epoch, in iteration order."""
-        rng = np.random.default_rng(self._seed + self._offset)
-        return self._order(rng, chunk_size)
+        return self.epoch_order(self._offset // self._n if self._n else 0, chunk_size)
 
     def iter(self, yield_key=False, raw=False, copy=True, chunk_size=None):
         """

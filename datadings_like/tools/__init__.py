@@ -223,7 +223,7 @@ def stdin_is_interactive():
 
 def query_user(question, default='yes', answers=('yes', 'no', 'abort')):
     """
-    Ask user a question via ``input()`` and return their answer.
+    Ask the user a question on the terminal and return their answer.
 
     Never blocks when standard input is not a terminal: then ``default`` is
     returned, or ``EOFError`` is raised if there is no default.

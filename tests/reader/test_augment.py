@@ -192,3 +192,13 @@ def test_quasi_shuffler_order_matches_step_by_step_algorithm(tmp_path, n, buf_si
             return n
     q = QuasiShuffler(Sized(), buf_size=buf_size, chunk_size=chunk_size, seed=seed)
     assert q.order().tolist() == buffer_shuffle_reference(q, seed)
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_epoch_order_depends_only_on_seed_and_epoch(reader, cls):
+    s = cls(reader, seed=5)
+    first, second = indices(s), indices(s)
+    fresh = cls(reader, seed=5)
+    assert fresh.epoch_order(1).tolist() == [int(k) for k in second]
+    assert fresh.epoch_order(0).tolist() == [int(k) for k in first]
+    assert fresh.order().tolist() == [int(k) for k in first]
