@@ -30,14 +30,9 @@ See also:
     https://www.cs.toronto.edu/~kriz/cifar.html
 
 """
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
 import io
-import multiprocessing
 import os
 import pickle
-import signal
 import sys
 import tarfile
 import zlib
@@ -45,6 +40,7 @@ import zlib
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
+from .tools import write_samples
 from .types import ImageClassificationData
 
 __doc__ += document_keys(ImageClassificationData)
@@ -255,7 +251,7 @@ def row2image(row):
 
     arr = row.reshape((3, 32, 32)).transpose((1, 2, 0))
     bio = io.BytesIO()
-    Image.fromarray(arr, 'RGB').save(bio, 'PNG', optimize=True)
+    Image.fromarray(arr).save(bio, 'PNG', optimize=True)  # uint8 HxWx3: RGB
     return bio.getvalue()
 
 
@@ -292,75 +288,22 @@ def make_sample(item):
 CHUNK_SIZE = 64
 
 
-def _ignore_sigint():
-    # Ctrl-C is handled by the main process, which stops the pool
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _convert_chunk(convert, chunk):
-    return [convert(item) for item in chunk]
-
-
-def _chunks(items, size):
-    it = iter(items)
-    while True:
-        chunk = list(islice(it, size))
-        if not chunk:
-            return
-        yield chunk
-
-
 def write_items(outfile, items, convert, args, total=None):
     """
     Convert work items to samples and write them to ``outfile``.
 
     With ``args.shuffle``, ``items`` (rows are views of the pixel arrays,
     not encoded images) are written in the random order of a permutation
-    of their indices. With ``args.threads > 1`` chunks of
+    of their indices. With ``args.threads > 1`` batches of
     :py:data:`CHUNK_SIZE` items are converted in a pool of that many
     processes (PNG encoding of small images is mostly Python work that
-    threads cannot run in parallel); at most ``2 * threads`` chunks are in
-    flight, and samples are written in order.
+    threads cannot run in parallel); samples are written in order.
 
     Returns:
         number of samples written
     """
-    import numpy as np
-    from ..writer import FileWriter
-
-    threads = max(1, args.threads)
-    if args.shuffle:
-        items = list(items)
-        total = len(items)
-        order = np.random.default_rng(getattr(args, 'seed', None)).permutation(total)
-        items = map(items.__getitem__, order.tolist())
-    with FileWriter(outfile, total=total, overwrite=args.no_confirm,
-                    disable=getattr(args, 'quiet', False)) as writer:
-        if threads == 1:
-            for item in items:
-                writer.write(convert(item))
-            return writer.written
-        pending = deque()
-        # not fork: the progress bar's thread and others exist already
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context('forkserver' if 'forkserver' in methods else 'spawn')
-        executor = ProcessPoolExecutor(threads, mp_context=context, initializer=_ignore_sigint)
-        try:
-            for chunk in _chunks(items, CHUNK_SIZE):
-                pending.append(executor.submit(_convert_chunk, convert, chunk))
-                if len(pending) >= 2 * threads:
-                    for sample in pending.popleft().result():
-                        writer.write(sample)
-            while pending:
-                for sample in pending.popleft().result():
-                    writer.write(sample)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            executor.shutdown(wait=False)
-            raise
-        executor.shutdown()
-        return writer.written
+    return write_samples(outfile, items, convert, args, total=total,
+                         processes=True, batch=CHUNK_SIZE, window=2 * max(1, args.threads))
 
 
 def write_cifar_sets(files, outdir, args, prefix, splits, label_fields,

@@ -120,7 +120,7 @@ def draw_image(seed, split, index, label, size=IMAGE_SIZE):
     noise = np.random.default_rng(rng.getrandbits(64)).integers(
         -14, 15, (size, size, 3), dtype=np.int16)
     background = np.clip(np.array(bg, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
-    image = Image.fromarray(background, 'RGB')
+    image = Image.fromarray(background)  # uint8 HxWx3: RGB
     image.paste(fg, (0, 0, size, size), mask)
     return image
 

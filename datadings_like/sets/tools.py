@@ -37,10 +37,12 @@ A typical writer::
 from collections import deque
 from collections.abc import Sequence
 from collections.abc import Sized
+from itertools import islice
 import argparse
 import concurrent.futures
 import io
 import json
+import multiprocessing
 import os
 import pickle
 import signal
@@ -49,8 +51,8 @@ import warnings
 
 from ..tools import stdin_is_interactive
 from ..tools.cli import UserError
-from ..tools.compression import open_comp as _open_comp
 from ..tools.argparse import positive_int
+from ..tools.compression import open_comp as _open_comp
 
 __all__ = (
     'COMPRESS_QUALITY',
@@ -58,6 +60,7 @@ __all__ = (
     'NUMPY_PICKLE_GLOBALS',
     'REENCODE_QUALITY',
     'ROOT_DIR',
+    'process_pool',
     'RestrictedUnpickler',
     'SUBSAMPLING',
     'argument_compress',
@@ -279,7 +282,7 @@ def _to_8bit(image):
     array = np.asarray(image)
     if image.mode.startswith('I;16') or (image.mode == 'I' and array.max(initial=0) > 255):
         array = np.clip(array, 0, 65535).astype(np.uint32) >> 8
-    return _pil().fromarray(np.clip(array, 0, 255).astype(np.uint8), 'L')
+    return _pil().fromarray(np.clip(array, 0, 255).astype(np.uint8))  # 2-d uint8: L
 
 
 def _resizable(image):
@@ -438,9 +441,41 @@ def _identity(item):
     return item
 
 
+def _convert_batch(convert, batch):
+    return [convert(item) for item in batch]
+
+
+def _batches(items, size):
+    it = iter(items)
+    while True:
+        batch = list(islice(it, size))
+        if not batch:
+            return
+        yield batch
+
+
+def process_pool(workers):
+    """
+    A process pool for CPU-bound conversion. Its workers are started with
+    ``forkserver`` (or ``spawn``), never by forking the writing process,
+    which runs threads (progress bar, the writer's output thread); they
+    ignore Ctrl-C, which the main process handles.
+
+    Parameters:
+        workers: number of processes
+
+    Returns:
+        ``concurrent.futures.ProcessPoolExecutor``
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context('forkserver' if 'forkserver' in methods else 'spawn')
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_ignore_sigint)
+
+
 def write_samples(outfile, items, convert=None, args=None, *, total=None,
                   threads=None, processes=False, shuffle=None, seed=None,
-                  overwrite=None, quiet=None, window=None, desc=None):
+                  overwrite=None, quiet=None, window=None, desc=None, batch=1):
     """
     Convert work items to samples and write them to ``outfile``.
 
@@ -480,8 +515,10 @@ def write_samples(outfile, items, convert=None, args=None, *, total=None,
         seed: random seed for ``shuffle``
         overwrite: replace ``outfile`` without asking
         quiet: no progress bar
-        window: items in flight (default ``4 * threads``)
+        window: tasks in flight (default ``4 * threads``)
         desc: progress bar label (default: file name)
+        batch: items converted per pool task; more than 1 saves pool
+            overhead when one conversion is cheap (e.g. tiny images)
 
     Returns:
         number of samples written
@@ -517,22 +554,21 @@ def write_samples(outfile, items, convert=None, args=None, *, total=None,
                 if sample is not None:
                     writer.write(sample)
             return writer.written
-        if processes:
-            executor = concurrent.futures.ProcessPoolExecutor(threads, initializer=_ignore_sigint)
-        else:
-            executor = concurrent.futures.ThreadPoolExecutor(threads)
+        executor = process_pool(threads) if processes else \
+            concurrent.futures.ThreadPoolExecutor(threads)
         pending = deque()
-        try:
-            for item in items:
-                pending.append(executor.submit(convert, item))
-                if len(pending) >= window:
-                    sample = pending.popleft().result()
-                    if sample is not None:
-                        writer.write(sample)
-            while pending:
-                sample = pending.popleft().result()
+
+        def write_oldest():
+            for sample in pending.popleft().result():
                 if sample is not None:
                     writer.write(sample)
+        try:
+            for chunk in _batches(items, max(1, batch)):
+                pending.append(executor.submit(_convert_batch, convert, chunk))
+                if len(pending) >= window:
+                    write_oldest()
+            while pending:
+                write_oldest()
         except BaseException:
             for future in pending:
                 future.cancel()
