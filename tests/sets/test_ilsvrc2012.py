@@ -70,7 +70,7 @@ def pixels(w, h, seed):
 def encode(kind, w, h, seed):
     """Returns (file data, expected RGB pixels)."""
     rgb = pixels(w, h, seed)
-    im = Image.fromarray(rgb, 'RGB')
+    im = Image.fromarray(rgb)
     out = io.BytesIO()
     if kind == 'rgb':
         im.save(out, 'JPEG', quality=92)
@@ -359,7 +359,7 @@ def test_help():
 def test_prepare_image_modes(mode, quality):
     """Whatever the image, the result decodes as an RGB JPEG of the same size."""
     from datadings_like.sets.ILSVRC2012_write import prepare_image
-    rgb = Image.fromarray(pixels(40, 30, 3), 'RGB')
+    rgb = Image.fromarray(pixels(40, 30, 3))
     if mode == 'I;16':
         im = Image.fromarray((np.asarray(rgb.convert('L')).astype(np.uint16) * 257))
         assert im.mode.startswith('I;16')
