@@ -146,6 +146,7 @@ def _is_msgpack(infile):
 
 
 def main(argv=None):
+    """Run ``datadings-bench`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-bench')
     argument_infile(parser)
     parser.add_argument(
@@ -186,6 +187,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-bench``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-bench')
 
 

@@ -144,6 +144,7 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
 
 
 def main(argv=None):
+    """Run ``datadings-cat`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-cat')
     argument_infile(parser, help='File to cat.')
     parser.add_argument(
@@ -174,6 +175,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-cat``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-cat')
 
 

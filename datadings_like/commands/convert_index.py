@@ -74,6 +74,7 @@ def convert_index(path, outdir=None, overwrite=False, progress=False):
 
 
 def main(argv=None):
+    """Run ``datadings-convert-index`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-convert-index')
     argument_infile(parser)
     argument_outdir(parser, help='Output directory. Defaults to the directory of infile.')
@@ -88,6 +89,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-convert-index``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-convert-index')
 
 

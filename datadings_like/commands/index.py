@@ -36,6 +36,7 @@ def index(paths, overwrite=False, quiet=False):
 
 
 def main(argv=None):
+    """Run ``datadings-index`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-index')
     parser.add_argument('infile', nargs='+', metavar='FILE', help='Dataset files to index.')
     argument_no_confirm(parser)
@@ -45,6 +46,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-index``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-index')
 
 

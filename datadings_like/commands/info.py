@@ -402,6 +402,7 @@ def format_info(d):
 
 
 def main(argv=None):
+    """Run ``datadings-info`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-info')
     argument_infile(parser, help='Dataset file.')
     parser.add_argument('--json', action='store_true', dest='as_json',
@@ -420,6 +421,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-info``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-info')
 
 

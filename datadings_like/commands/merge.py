@@ -131,6 +131,7 @@ STRATEGIES = {'concat': merge_concat, 'random': merge_random}
 
 
 def main(argv=None):
+    """Run ``datadings-merge`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-merge')
     parser.add_argument('infile', nargs='+', help='Files to merge.')
     parser.add_argument('outfile', help='Output file.')
@@ -153,6 +154,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-merge``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-merge')
 
 

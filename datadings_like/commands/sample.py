@@ -70,6 +70,7 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
 
 
 def main(argv=None):
+    """Run ``datadings-sample`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-sample')
     argument_infile(parser)
     argument_outfile_positional(parser)
@@ -87,6 +88,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-sample``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-sample')
 
 

@@ -89,6 +89,7 @@ def shuffle(infile, outfile, args):
 
 
 def main(argv=None):
+    """Run ``datadings-shuffle`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-shuffle')
     argument_infile(parser)
     argument_outfile_positional(parser)
@@ -117,6 +118,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-shuffle``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-shuffle')
 
 

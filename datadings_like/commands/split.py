@@ -133,6 +133,7 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
 
 
 def main(argv=None):
+    """Run ``datadings-split`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-split')
     argument_infile(parser, help='File to split.')
     parser.add_argument('split', type=int, nargs='+', help='Index where infile is split.')
@@ -144,6 +145,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-split``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-split')
 
 

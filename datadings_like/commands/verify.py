@@ -41,6 +41,7 @@ def verify(paths, progress=False, file=None):
 
 
 def main(argv=None):
+    """Run ``datadings-verify`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-verify')
     parser.add_argument('infile', nargs='+', metavar='FILE', help='Dataset files to check.')
     argument_quiet(parser)
@@ -49,6 +50,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-verify``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-verify')
 
 

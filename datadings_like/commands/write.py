@@ -94,6 +94,7 @@ def _resolve(name, writers):
 
 
 def main(argv=None):
+    """Run ``datadings-write`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     writers = find_writers()
     parser = make_parser_simple(
@@ -125,6 +126,7 @@ def main(argv=None):
 
 
 def entry():
+    """Console-script entry point of ``datadings-write``: user mistakes become one line on stderr."""
     run_main(main, prog='datadings-write')
 
 

@@ -66,6 +66,7 @@ def make_sample(item):
 
 
 def main(argv=None):
+    """Write the CIFAR100 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools import prepare_indir
     from ..tools.argparse import make_parser
     from .CIFAR100 import CLASSES

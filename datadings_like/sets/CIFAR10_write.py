@@ -355,6 +355,7 @@ def add_arguments(parser):
 
 
 def main(argv=None):
+    """Write the CIFAR10 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools import prepare_indir
     from ..tools.argparse import make_parser
     from .CIFAR10 import CLASSES

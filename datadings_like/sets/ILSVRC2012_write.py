@@ -547,6 +547,7 @@ def write_sets(files, outdir, args):
 
 
 def main(argv=None):
+    """Write the ILSVRC2012 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools import prepare_indir
     from ..tools.argparse import argument_shuffle
     from ..tools.argparse import argument_threads

@@ -140,6 +140,7 @@ def make_sample(item):
 
 
 def main(argv=None):
+    """Write the demo dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools.argparse import non_negative_int
     from ..tools.argparse import argument_outdir
     from ..tools.argparse import argument_quiet

@@ -450,6 +450,7 @@ def _exts(value):
 
 
 def main(argv=None):
+    """Write the folder dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools.argparse import argument_outdir
     from ..tools.argparse import argument_quiet
     from ..tools.argparse import argument_seed
