@@ -528,7 +528,8 @@ def write_split(split, outdir, items, total, args):
 
 
 def write_sets(files, outdir, args):
-    """Read the devkit, then write the val and train splits."""
+    """Read the devkit, then write the splits in ``args.splits`` (default:
+    val and train)."""
     from .tools import write_splits
 
     devkit = load_devkit(files['devkit']['path'])
@@ -543,7 +544,8 @@ def write_sets(files, outdir, args):
             total = devkit.num_train or None
         return write_split(split, outdir, items, total, args)
 
-    return write_splits(SPLITS, write)
+    splits = getattr(args, 'splits', None) or SPLITS
+    return write_splits([split for split in SPLITS if split in splits], write)
 
 
 def main(argv=None):
@@ -575,12 +577,18 @@ def main(argv=None):
              'and converted images to preserve details; Gray stores grey images. '
              '(default: 422)',
     )
-    # (argument_shuffle would leave the string 'no' as default)
-    parser.set_defaults(quiet=False, shuffle=False)
+    parser.add_argument(
+        '--splits', nargs='+', choices=SPLITS, default=list(SPLITS), metavar='SPLIT',
+        help='Splits to write: val and/or train; only their source files and '
+             'the devkit are needed. (default: val train)',
+    )
+    parser.set_defaults(quiet=False)
     args = parser.parse_args(argv)
     outdir = args.outdir or args.indir
 
-    files = prepare_indir(FILES, args)
+    needed = {name: meta for name, meta in FILES.items()
+              if name == 'devkit' or name in args.splits}
+    files = prepare_indir(needed, args)
     write_sets(files, outdir, args)
 
 

@@ -398,3 +398,22 @@ def test_shipped_synsets():
     assert ILSVRC2012.CLASSES[0].startswith('tench')
     assert ILSVRC2012.SYNSET_WORDS['n02119789'].startswith('kit fox')
     assert len(ILSVRC2012.CLASSES) == 1000
+
+
+def test_val_split_alone_needs_no_train_tar(imagenet, tmp_path):
+    import shutil
+    indir, truth = imagenet
+    only_val = tmp_path / 'in'
+    only_val.mkdir()
+    for name in ('ILSVRC2012_img_val.tar', 'ILSVRC2012_devkit_t12.tar.gz'):
+        shutil.copy(os.path.join(str(indir), name), only_val / name)
+    out = tmp_path / 'out'
+    proc = run(['-s', '-y', '--splits', 'val', '-o', str(out), str(only_val)])
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [s['key'] for s in read_all(out / 'val.msgpack')] == [t[0] for t in truth['val']]
+    assert not (out / 'train.msgpack').exists()
+    # without --splits the missing train tar is a user error that says where to get it
+    proc = run(['-s', '-y', '-o', str(out), str(only_val)])
+    assert proc.returncode == 1
+    stderr = proc.stderr.decode()
+    assert 'ILSVRC2012_img_train.tar' in stderr and 'Traceback' not in stderr
