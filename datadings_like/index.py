@@ -288,7 +288,8 @@ def legacy_load_index(path: Path) -> Tuple[Sequence[str], Sequence[int]]:
         raise DatasetError(f'{index_path}: legacy index is not a map of str keys to int offsets')
     keys = [k for k, _ in pairs]
     offsets = [p for _, p in pairs]
-    offsets.append(data_path(index_path).stat().st_size)
+    # the data file is the index file without its suffix, whatever its name
+    offsets.append(index_path.with_name(index_path.name[:-len(SUFFIX_LEGACY_INDEX)]).stat().st_size)
     if len(set(keys)) != len(keys):
         raise DatasetError(f'{index_path}: legacy index has duplicate keys')
     if offsets[0] != 0 or any(b <= a for a, b in zip(offsets, offsets[1:])):

@@ -47,6 +47,12 @@ class UnsafeDataError(DecodeError):
 
 
 _ND = b'nd'
+_DATA = b'data'
+_ARRAY_FIELDS = (b'type', b'shape', _DATA)
+_PICKLED_FIELDS = (_DATA,)
+_SCALAR_FIELDS = (b'type', _DATA)
+# arrays of zero-size items need no data: their element count is capped
+_MAX_EMPTY_ITEMS = 1 << 24
 _MAX_DIMS = 32  # numpy < 2 allows 32 dimensions, numpy 2 allows 64
 _COMPLEX = b'complex'
 
@@ -118,6 +124,8 @@ def _decode_ndarray(obj, allow_pickle):
         raise DecodeError('array data is not binary')
     dtype = _safe_dtype(obj.get(b'type'))
     shape, count = _check_shape(obj.get(b'shape'))
+    if dtype.itemsize == 0 and count > _MAX_EMPTY_ITEMS:
+        raise DecodeError(f'array of shape {shape} with zero-size items {dtype} is too large')
     expected = count * dtype.itemsize
     if expected != len(data):
         raise DecodeError(
@@ -169,14 +177,18 @@ def decode(obj, allow_pickle=False):
         UnsafeDataError: pickled or object-dtype data without opt-in
         DecodeError: malformed array description
     """
+    # maps without the fields of an encoded value are returned unchanged,
+    # as msgpack-numpy does
     if _ND in obj:
         nd = obj[_ND]
         if nd is True:
-            return _decode_ndarray(obj, allow_pickle)
-        if nd is False:
+            required = _PICKLED_FIELDS if obj.get(b'kind') == b'O' else _ARRAY_FIELDS
+            if all(field in obj for field in required):
+                return _decode_ndarray(obj, allow_pickle)
+        elif nd is False and all(field in obj for field in _SCALAR_FIELDS):
             return _decode_scalar(obj)
         return obj
-    if _COMPLEX in obj and obj[_COMPLEX] is True:
+    if _COMPLEX in obj and obj[_COMPLEX] is True and _DATA in obj:
         return _decode_complex(obj)
     return obj
 

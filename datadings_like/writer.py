@@ -15,9 +15,11 @@ from pathlib import Path
 import hashlib
 import os
 import queue
+import signal
 import sys
 import tempfile
 import threading
+import weakref
 
 import numpy as np
 
@@ -40,6 +42,7 @@ from .tools import stdin_is_interactive
 __all__ = ('FileWriter', 'RawWriter', 'Writer')
 
 RESERVED_KEYS = ('nd', 'complex')
+_SIDECARS = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5')
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
 _PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
@@ -153,14 +156,23 @@ class Writer(metaclass=ABCMeta):
     def __init__(self, outfile, buffering=0, overwrite=False, **kwargs):
         outfile = Path(outfile)
         self._path = outfile
+        kwargs.setdefault('desc', outfile.name)
+        self._disable = kwargs.get('disable', False)
+        self._closed = True  # until the temporary file exists
         outfile.parent.mkdir(parents=True, exist_ok=True)
         _confirm_overwrite(outfile, overwrite)
+        self._printer = make_printer(**kwargs)
         fd, tmp = tempfile.mkstemp(
             dir=outfile.parent, prefix=f'.{outfile.name}.', suffix='.tmp'
         )
         self._tmp_path = Path(tmp)
         os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
         self._sink = _ChunkSink(os.fdopen(fd, 'wb'))
+        # a writer that is never closed (an exception outside a ``with``
+        # block, the program ends) leaves no temporary files: this also
+        # runs at interpreter exit, while the sink's thread still works
+        self._finalizer = weakref.finalize(
+            self, _discard, self._sink, list(self._temp_files()))
         self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
         self._buffer = []
         self._buffered = 0
@@ -169,9 +181,6 @@ class Writer(metaclass=ABCMeta):
         self._offsets = array('Q', [0])  # compact; handed to numpy without a copy
         self._pack = make_packer().pack
         self._closed = False
-        kwargs.setdefault('desc', outfile.name)
-        self._disable = kwargs.get('disable', False)
-        self._printer = make_printer(**kwargs)
 
     @property
     def written(self) -> int:
@@ -190,11 +199,6 @@ class Writer(metaclass=ABCMeta):
         if exc_type is None:
             self.close()
         else:
-            self.abort()
-
-    def __del__(self):
-        # a writer that was never closed must not leave temporary files
-        if not getattr(self, '_closed', True):
             self.abort()
 
     def _flush(self):
@@ -245,7 +249,7 @@ class Writer(metaclass=ABCMeta):
 
     def _temp_files(self):
         yield self._tmp_path
-        for suffix in (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5'):
+        for suffix in _SIDECARS:
             yield self._sidecar_tmp(suffix)
 
     def close(self):
@@ -276,15 +280,13 @@ class Writer(metaclass=ABCMeta):
                 lines.append(f'{hash_md5hex(path)}  {name}{suffix}\n')
             md5_tmp = self._sidecar_tmp('.md5')
             md5_tmp.write_text(''.join(lines), encoding='utf-8')
-            # sidecars first, data file last: a reader never sees new data
-            # with an old index for longer than the renames take
-            for suffix in (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5'):
-                os.replace(self._sidecar_tmp(suffix), path_append(self._path, suffix))
-            os.replace(tmp, self._path)
+            _commit([(self._sidecar_tmp(suffix), path_append(self._path, suffix))
+                     for suffix in _SIDECARS] + [(tmp, self._path)])
         except BaseException:
             self.abort()
             raise
         self._closed = True
+        self._finalizer.detach()
         self._write_data = self._pack = self._write_after_close
         self._printer.close()
         if not self._disable:
@@ -299,21 +301,84 @@ class Writer(metaclass=ABCMeta):
             return
         self._closed = True
         self._write_data = self._pack = self._write_after_close
-        try:
-            self._sink.close()
-        except BaseException:
-            pass
-        for path in self._temp_files():
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+        self._finalizer()
         self._printer.close()
 
 
+def _discard(sink, paths):
+    """Stop the sink and remove temporary files (errors are moot here)."""
+    try:
+        sink.close()
+    except BaseException:
+        pass
+    for path in paths:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _commit(moves):
+    """
+    Move new files over their final names as one step: existing final files
+    are first linked to backup names and restored if any move fails, and
+    Ctrl-C is held back until the moves are done. Sidecars move before the
+    data file, so a reader that opens the dataset meanwhile sees a data file
+    that does not match its index and says so.
+    """
+    backups = []
+    created = []
+    blocked = _block_sigint()
+    try:
+        try:
+            for _, final in moves:
+                if final.exists():
+                    backup = path_append(final.with_name('.' + final.name), '.bak')
+                    _remove(backup)
+                    os.link(final, backup)
+                    backups.append((backup, final))
+            had_backup = {final for _, final in backups}
+            for new, final in moves:
+                os.replace(new, final)
+                if final not in had_backup:
+                    created.append(final)
+        except BaseException:
+            for backup, final in backups:
+                if final.exists() and os.path.samefile(backup, final):
+                    _remove(backup)  # not replaced yet (rename would do nothing)
+                else:
+                    os.replace(backup, final)
+            for final in created:
+                _remove(final)
+            raise
+        for backup, _ in backups:
+            _remove(backup)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _block_sigint():
+    """Hold back Ctrl-C (main thread, POSIX); returns whether it did."""
+    if (hasattr(signal, 'pthread_sigmask')
+            and threading.current_thread() is threading.main_thread()):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return True
+    return False
+
+
+def _remove(path):
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def _check_key(key, path):
-    if type(key) is not str:
+    """Return ``key`` as a plain str (e.g. from ``numpy.str_``), or raise."""
+    if not isinstance(key, str):
         raise TypeError(f'sample key must be str, not {type(key).__name__} ({key!r}; {path})')
+    return str(key)
 
 
 class RawWriter(Writer):
@@ -335,9 +400,10 @@ class RawWriter(Writer):
             TypeError: key is not str
             ValueError: duplicate key
         """
-        _check_key(key, self._path)
+        if type(key) is not str:
+            key = _check_key(key, self._path)
         if type(data) is not bytes:
-            data = bytes(data)
+            data = bytes(memoryview(data))  # bytes-like only, not bytes(5)
         self._write_data(key, data)
 
 
@@ -359,13 +425,13 @@ class FileWriter(Writer):
             ValueError: missing or duplicate key, reserved top-level key
                 (``"nd"``, ``"complex"``)
         """
-        if type(sample) is not dict and not isinstance(sample, dict):
+        if not isinstance(sample, dict):
             raise TypeError(f'sample must be a dict, not {type(sample).__name__} ({self._path})')
         key = sample.get('key', _MISSING)
         if type(key) is not str:
             if key is _MISSING:
                 raise ValueError(f'sample has no "key" ({self._path})')
-            _check_key(key, self._path)
+            key = _check_key(key, self._path)
         if 'nd' in sample or 'complex' in sample:
             raise ValueError(
                 f'sample {key!r} uses a reserved top-level key '
@@ -376,7 +442,7 @@ class FileWriter(Writer):
         packed = self._pack(sample)  # after close(), this raises
         keys = self._keys
         if key in keys:
-            self._write_data(key, packed)  # raises DuplicateKeyError
+            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._path})')
         keys[key] = None
         buffer = self._buffer
         buffer.append(packed)

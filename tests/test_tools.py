@@ -4,6 +4,7 @@ import builtins
 import gzip
 import hashlib
 import lzma
+import os
 import subprocess
 import sys
 import threading
@@ -563,3 +564,58 @@ def test_module_attribute_errors_and_lazy_imports():
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _with_lambda():
+    yield 1
+    yield lambda: 2
+    yield 3
+
+
+class _Unpicklable(Exception):
+    def __init__(self):
+        super().__init__('holds a lock')
+        self.lock = threading.Lock()
+
+
+def _raises_unpicklable():
+    yield 1
+    raise _Unpicklable()
+
+
+def _dies():
+    yield 1
+    os._exit(3)
+
+
+def test_yield_process_unpicklable_item_is_an_error():
+    with pytest.raises(Exception, match='pickle|lambda'):
+        list(yield_process(_with_lambda()))
+
+
+def test_yield_process_unpicklable_exception_does_not_hang():
+    with pytest.raises(RuntimeError, match='_Unpicklable'):
+        list(yield_process(_raises_unpicklable()))
+
+
+def test_yield_process_dead_child_is_an_error():
+    with pytest.raises(RuntimeError, match='exit code 3'):
+        list(yield_process(_dies()))
+
+
+def test_manual_names_exist():
+    from datadings_like import tools
+    for name in ('SentinelEnd', 'SentinelError', 'Yielder', 'YielderProc', 'tiff_to_nd_array'):
+        assert name in tools.__all__ and hasattr(tools, name)
+
+
+def test_tiff_to_nd_array(tmp_path):
+    from PIL import Image
+    from datadings_like.tools import tiff_to_nd_array
+    pages = [Image.new('L', (5, 4), color=v) for v in (10, 20, 30)]
+    path = tmp_path / 'multi.tif'
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    arr = tiff_to_nd_array(path)
+    assert arr.shape == (3, 4, 5) and arr.dtype == np.uint8
+    assert arr[:, 0, 0].tolist() == [10, 20, 30]
+    assert tiff_to_nd_array(path, type=np.float32).dtype == np.float32

@@ -253,3 +253,69 @@ def test_progress_bar_total_and_summary(tmp_path, capsys):
     err = capsys.readouterr().err
     assert '3 samples written' in err
     assert '100%' in err
+
+
+@pytest.mark.parametrize('existing', [True, False])
+@pytest.mark.parametrize('fail_at', ['.keys', 'a.msgpack'])
+def test_interrupted_commit_keeps_old_dataset_or_leaves_none(tmp_path, monkeypatch, existing, fail_at):
+    path = tmp_path / 'a.msgpack'
+    if existing:
+        write_dataset(path, make_samples(5))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_replace = os.replace
+
+    def interrupted(src, dst):
+        if str(dst).endswith(fail_at) and not str(src).endswith('.bak'):
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(writer_module.os, 'replace', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with FileWriter(path, overwrite=True, disable=True) as writer:
+            for sample in make_samples(7, prefix='new'):
+                writer.write(sample)
+    monkeypatch.setattr(writer_module.os, 'replace', real_replace)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    if existing:
+        assert [s['key'] for s in MsgpackReader(path)] == [f's{i}' for i in range(5)]
+
+
+def test_unclosed_writer_at_exit_leaves_no_temporary_files(tmp_path):
+    script = textwrap.dedent(f'''
+        from datadings_like.writer import FileWriter
+        w = FileWriter({str(tmp_path / 'g.msgpack')!r}, disable=True, buffering=1000)
+        for i in range(20000):
+            w.write({{'key': f'k{{i}}', 'v': b'x' * 100}})
+    ''')
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+        assert 'Fatal' not in proc.stderr and 'Exception ignored' not in proc.stderr
+        assert os.listdir(tmp_path) == []
+
+
+def test_str_subclass_keys_are_stored_as_str(tmp_path):
+    with FileWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        writer.write({'key': np.str_('numpy-key'), 'v': 1})
+    reader = MsgpackReader(tmp_path / 'a.msgpack')
+    assert reader.keys() == ['numpy-key'] and reader.find_index('numpy-key') == 0
+
+
+def test_raw_writer_refuses_non_bytes_data(tmp_path):
+    with RawWriter(tmp_path / 'a.msgpack', disable=True) as writer:
+        with pytest.raises(TypeError):
+            writer.write('a', 5)
+        writer.write('b', bytearray(msgpack.packb({'key': 'b'})))
+    assert MsgpackReader(tmp_path / 'a.msgpack').get(0) == {'key': 'b'}
+
+
+def test_bad_progress_bar_argument_fails_cleanly(tmp_path):
+    script = (f'from datadings_like.writer import FileWriter\n'
+              f'try:\n    FileWriter({str(tmp_path / "a.msgpack")!r}, bogus=1)\n'
+              f'except Exception as e:\n    print(type(e).__name__)\n')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    assert proc.stdout.strip() == 'TqdmKeyError'
+    assert 'Exception ignored' not in proc.stderr
+    assert os.listdir(tmp_path) == []

@@ -9,6 +9,7 @@ Warning:
 from abc import ABCMeta
 from abc import abstractmethod
 from math import ceil
+import hashlib
 
 import numpy as np
 
@@ -25,6 +26,13 @@ def _gather(reader, indices, yield_key, raw, copy):
         return fast(indices, yield_key=yield_key, raw=raw, copy=copy)
     get = reader.get
     return (get(i, yield_key=yield_key, raw=raw, copy=copy) for i in indices.tolist())
+
+
+def _seed_entropy(seed):
+    """Any int (negative too), or a str/bytes/float, as a non-negative int."""
+    if isinstance(seed, int):
+        return seed % (1 << 128)
+    return int.from_bytes(hashlib.blake2s(repr(seed).encode('utf-8')).digest()[:16], 'big')
 
 
 class Augment(metaclass=ABCMeta):
@@ -244,7 +252,7 @@ class _EpochShuffler(Augment):
         over the data), in iteration order. It depends only on the seed and
         the epoch.
         """
-        rng = np.random.default_rng(self._seed + epoch * self._n)
+        rng = np.random.default_rng([_seed_entropy(self._seed), epoch])
         return self._order(rng, chunk_size)
 
     def order(self, chunk_size=None):

@@ -47,9 +47,10 @@ _MAX_FEED = 1 << 20
 _SCAN_BYTES_PER_SAMPLE = 2048
 # samples at least this large are decoded one by one, without an Unpacker
 _LARGE_SAMPLE = 64 * 1024
-# how msgpack-numpy's map keys b'nd' and b'complex' look when packed
-_ND_MARK = msgpack.packb(b'nd')
-_COMPLEX_MARK = msgpack.packb(b'complex')
+# msgpack-numpy's map keys b'nd' and b'complex' packed as bin8, bin16 or
+# bin32 all end with the length byte followed by the name
+_ND_MARK = b'\x02nd'
+_COMPLEX_MARK = b'\x07complex'
 
 
 class MsgpackReader(Reader):
@@ -64,7 +65,9 @@ class MsgpackReader(Reader):
     Opening is cheap: index files are checked for consistency with the data
     file (sizes and sample counts) and loaded lazily when first needed.
     Data is read through ``mmap``; ``copy=False`` gives zero-copy
-    ``memoryview`` objects.
+    ``memoryview`` objects. (A file truncated in place by another program
+    while it is mapped can crash the reader with ``SIGBUS``; writers of
+    datadings_like replace files, never truncate them.)
 
     Can optionally verify the integrity of data and index files if the md5
     file ``some_dir/dataset.msgpack.md5`` is present.
@@ -80,10 +83,12 @@ class MsgpackReader(Reader):
         FileNotFoundError: data file or index is missing
         DatasetError: index does not describe the data file
     """
-    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_off', '_hash_table', '_hasher')
+    _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
+                    '_hash_table', '_hasher')
 
     def __init__(self, path: Union[str, Path], buffering=0, allow_pickle=False):
         self._cursor = None
+        self._owner = None
         self._pos = 0
         super().__init__()
         path = Path(path)
@@ -160,7 +165,10 @@ class MsgpackReader(Reader):
 
     @_i.setter
     def _i(self, value):
+        # a seek (or a new iteration) takes the position away from live
+        # iterators: they go on yielding, but no longer move it
         self._cursor = None
+        self._owner = None
         self._pos = value
 
     def __getstate__(self):
@@ -182,15 +190,11 @@ class MsgpackReader(Reader):
         return reader
 
     def _close(self):
+        # the map is not closed explicitly: live iterators and zero-copy
+        # samples may still use it; it closes when the last of them is gone,
+        # and the reader opens a new one if it is used again
         self.__dict__.pop('_view', None)
-        mm = self.__dict__.pop('_mm', None)
-        if isinstance(mm, mmap.mmap):
-            try:
-                mm.close()
-            except BufferError:
-                # zero-copy samples still point into the map; it is
-                # released when the last of them is gone
-                pass
+        self.__dict__.pop('_mm', None)
         fileobj = self.__dict__.pop('_fileobj', None)
         if fileobj is not None:
             fileobj.close()
@@ -365,7 +369,8 @@ class MsgpackReader(Reader):
 
     def _error(self, index, exc):
         cls = UnsafeDataError if isinstance(exc, UnsafeDataError) else DatasetError
-        return cls(f'{self._path}: sample {index} cannot be decoded: {exc}')
+        detail = str(exc) or type(exc).__name__
+        return cls(f'{self._path}: sample {index} cannot be decoded: {detail}')
 
     def get(self, index, yield_key=False, raw=False, copy=True):
         """
@@ -409,11 +414,11 @@ class MsgpackReader(Reader):
             return self._keys[index], data
         return data
 
-    def _raw_range(self, start, stop, yield_key, copy, track, chunk_size):
+    def _raw_range(self, start, stop, yield_key, copy, owner, chunk_size):
         """
         Iterator over raw samples ``start..stop-1``: slices of the map, with
-        no Python code per sample. With ``track``, the reader's current
-        index follows the consumer.
+        no Python code per sample. While ``owner`` (an iteration's token)
+        owns the reader's position, the position follows the consumer.
         """
         source = self._mm if copy else self._view
         offsets = self._off
@@ -424,7 +429,7 @@ class MsgpackReader(Reader):
             pos = offsets[a:b + 1].tolist()
             starts = iter(pos)
             samples = map(source.__getitem__, map(slice, starts, islice(pos, 1, None)))
-            if track:
+            if owner is not None and self._owner is owner:
                 total = b - a
 
                 def consumed():
@@ -436,7 +441,7 @@ class MsgpackReader(Reader):
             return samples
         return chain.from_iterable(map(chunk, range(start, stop, chunk_size)))
 
-    def _decoded_range(self, start, stop, yield_key, track, chunk_size):
+    def _decoded_range(self, start, stop, yield_key, owner, chunk_size):
         """
         Generator over decoded samples ``start..stop-1``.
 
@@ -446,7 +451,8 @@ class MsgpackReader(Reader):
         a damaged sample can neither swallow the next one nor vanish.
         The numpy hook is left out for chunks of small samples whose bytes
         cannot hold an encoded numpy value or complex number.
-        With ``track``, the reader's current index follows the consumer.
+        While ``owner`` (an iteration's token) owns the reader's position,
+        the position follows the consumer.
         """
         offsets = self._offsets
         mm = self._mm
@@ -472,13 +478,13 @@ class MsgpackReader(Reader):
                     def consumed(starts=starts, total=total):
                         left = length_hint(starts)
                         return total + 1 - left - (left == 0)
-                    if track:
+                    if owner is not None and self._owner is owner:
                         cursor = self._cursor = (a, consumed)
                     try:
                         yield from samples
                     except Exception as exc:
                         # the failing sample's start was taken from ``starts``
-                        raise self._error(a + total - length_hint(starts), exc) from exc
+                        raise self._failed(owner, a + total - length_hint(starts), exc) from exc
                     a = b
                     continue
                 hook = self._decode
@@ -495,32 +501,38 @@ class MsgpackReader(Reader):
 
                 def consumed(ends=ends, total=total):
                     return total - length_hint(ends)
-                if track:
+                if owner is not None and self._owner is owner:
                     cursor = self._cursor = (a, consumed)
                 tell = unpacker.tell
                 try:
                     if yield_key:
                         for key, sample, end in zip(self._keys[a:b], unpacker, ends):
                             if tell() != end:
-                                raise self._misaligned(a + consumed() - 1)
+                                raise self._failed(owner, a + consumed() - 1)
                             yield key, sample
                     else:
                         for sample, end in zip(unpacker, ends):
                             if tell() != end:
-                                raise self._misaligned(a + consumed() - 1)
+                                raise self._failed(owner, a + consumed() - 1)
                             yield sample
                     # zip pulls the unpacker before the ends: ends left
                     # over are samples the data did not hold
                     if length_hint(ends):
-                        raise self._misaligned(a + consumed())
+                        raise self._failed(owner, a + consumed())
                 except DatasetError:
                     raise
                 except Exception as exc:
-                    raise self._error(a + consumed(), exc) from exc
+                    raise self._failed(owner, a + consumed(), exc) from exc
                 a = b
         finally:
             if cursor is not None and self._cursor is cursor:
                 self._i = min(cursor[0] + cursor[1](), stop)
+
+    def _failed(self, owner, index, exc=None):
+        """The error for sample ``index``; the position stays at it."""
+        if owner is not None and self._owner is owner:
+            self._i = index
+        return self._misaligned(index) if exc is None else self._error(index, exc)
 
     def _unpack_slice(self, bounds):
         return msgpack.unpackb(self._view[bounds], strict_map_key=False, object_hook=self._decode)
@@ -551,15 +563,16 @@ class MsgpackReader(Reader):
 
     def _slice_gen(self, start, stop, yield_key, raw, copy):
         if raw:
-            return self._raw_range(start, stop, yield_key, copy, False, max(stop - start, 1))
-        return self._decoded_range(start, stop, yield_key, False, _MIN_CHUNK)
+            return self._raw_range(start, stop, yield_key, copy, None, max(stop - start, 1))
+        return self._decoded_range(start, stop, yield_key, None, _MIN_CHUNK)
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
         self._i = start
+        owner = self._owner = object()
         chunk_size = max(chunk_size, _MIN_CHUNK)
         if raw:
-            return self._raw_range(start, stop, yield_key, copy, True, chunk_size)
-        return self._decoded_range(start, stop, yield_key, True, chunk_size)
+            return self._raw_range(start, stop, yield_key, copy, owner, chunk_size)
+        return self._decoded_range(start, stop, yield_key, owner, chunk_size)
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         """Iterator over the samples at the given indices (an int array)."""

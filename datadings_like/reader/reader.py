@@ -17,7 +17,9 @@ class Reader(metaclass=ABCMeta):
 
     A reader has a current index. Iteration starts at the current index
     and, once the end was reached, starts again from the beginning.
-    :py:meth:`next`, :py:meth:`seek` and iteration move it.
+    :py:meth:`next`, :py:meth:`seek` and iteration move it; the most recent
+    ``iter()`` moves it as its samples are consumed, until the next
+    :py:meth:`seek` or ``iter()``.
 
     Subclasses must implement the following methods:
 
@@ -30,6 +32,7 @@ class Reader(metaclass=ABCMeta):
     * ``slice``
     """
     _do_not_copy = ()
+    _owner = None  # token of the iteration that moves the position
 
     def __init__(self):
         self._i = 0
@@ -93,6 +96,7 @@ class Reader(metaclass=ABCMeta):
             IndexError: index out of range
         """
         self._i = self._normalize_index(index)
+        self._owner = None
 
     def seek(self, index):
         """
@@ -226,12 +230,18 @@ class Reader(metaclass=ABCMeta):
         return start, max(start, stop)
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
+        self._i = start
+        owner = self._owner = object()
+        return self._iter_owned(owner, start, stop, yield_key, raw, copy, chunk_size)
+
+    def _iter_owned(self, owner, start, stop, yield_key, raw, copy, chunk_size):
         i = start
-        self._i = i
         for a in range(start, stop, chunk_size):
             for sample in self.slice(a, min(a + chunk_size, stop), yield_key, raw, copy):
                 i += 1
-                self._i = i
+                # a seek or a newer iteration owns the position now
+                if self._owner is owner:
+                    self._i = i
                 yield sample
 
     def iter(

@@ -26,8 +26,8 @@ class ShardedReader(Reader):
         shards: glob pattern or a list of strings, Path objects or Readers
 
     Raises:
-        FileNotFoundError: the pattern matches no file
-        ValueError: no shards given
+        FileNotFoundError: the pattern matches no file (an empty list of
+            shards gives an empty reader)
     """
 
     def __init__(self, shards: Union[str, Path, Iterable[Union[str, Path, Reader]]]):
@@ -44,8 +44,6 @@ class ShardedReader(Reader):
                 readers.append(shard)
             else:
                 readers.append(MsgpackReader(shard))
-        if not readers:
-            raise ValueError('ShardedReader needs at least one shard')
         self._shards = readers
         self._starts = [0]
         for reader in readers:

@@ -11,15 +11,21 @@ from pathlib import Path
 import hashlib
 import inspect
 import multiprocessing
+import os
 import queue as _queue
 import struct
 import sys
 import threading
 
+import numpy as np
 from tqdm import tqdm
 
 __all__ = (
     'ProgressPrinter',
+    'SentinelEnd',
+    'SentinelError',
+    'Yielder',
+    'YielderProc',
     'cached_property',
     'document_keys',
     'hash_md5hex',
@@ -33,6 +39,7 @@ __all__ = (
     'query_user',
     'split_array',
     'stdin_is_interactive',
+    'tiff_to_nd_array',
     'yield_process',
     'yield_threaded',
 )
@@ -259,29 +266,60 @@ def query_user(question, default='yes', answers=('yes', 'no', 'abort')):
         print('You can choose', ', '.join(answers), flush=True)
 
 
-class _End:
-    pass
+class SentinelEnd:
+    """Put into a queue by :py:class:`Yielder` after the last item."""
 
 
-class _Error:
+class SentinelError:
+    """Put into a queue by :py:class:`Yielder`: the generator raised ``exc``."""
+
     def __init__(self, exc):
         self.exc = exc
 
 
-def _pump(gen, q, stop):
-    try:
-        for item in gen:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    break
-                except _queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        q.put(_End)
-    except BaseException as exc:  # forwarded to the consumer
-        q.put(_Error(exc))
+class Yielder(threading.Thread):
+    """
+    Thread that runs a generator and puts its items into a queue, then
+    ``end`` (or ``error(exc)`` if the generator raised).
+    Used by :py:func:`yield_threaded`.
+
+    Parameters:
+        gen: the generator
+        queue: a ``queue.Queue``
+        end: what to put after the last item
+        error: callable making what to put for an exception
+    """
+
+    def __init__(self, gen, queue, end=SentinelEnd, error=SentinelError):
+        super().__init__(daemon=True)
+        self.gen = gen
+        self.queue = queue
+        self.end = end
+        self.error = error
+        self._stop_event = threading.Event()
+
+    def _put(self, item):
+        while not self._stop_event.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except _queue.Full:
+                continue
+        return False
+
+    def run(self):
+        """Iterate the generator into the queue until done or stopped."""
+        try:
+            for item in self.gen:
+                if not self._put(item):
+                    return
+            self._put(self.end)
+        except BaseException as exc:  # handed to the consumer
+            self._put(self.error(exc))
+
+    def stop(self):
+        """Stop after the current item; the generator is not iterated further."""
+        self._stop_event.set()
 
 
 def yield_threaded(gen, maxsize=256):
@@ -294,59 +332,121 @@ def yield_threaded(gen, maxsize=256):
         maxsize: how many items may wait in the queue.
     """
     q = _queue.Queue(maxsize)
-    stop = threading.Event()
-    thread = threading.Thread(target=_pump, args=(gen, q, stop), daemon=True)
+    thread = Yielder(gen, q)
     thread.start()
     try:
         while True:
             item = q.get()
-            if item is _End:
+            if item is SentinelEnd:
                 return
-            if isinstance(item, _Error):
+            if isinstance(item, SentinelError):
                 raise item.exc
             yield item
     finally:
-        stop.set()
+        thread.stop()
 
 
-def _process_pump(gen, q):
-    try:
-        for item in gen:
-            q.put(('item', item))
-        q.put(('end', None))
-    except BaseException as exc:
+class YielderProc(multiprocessing.get_context('fork').Process if hasattr(os, 'fork')
+                  else multiprocessing.Process):
+    """
+    Process that runs a generator and sends its items through a pipe:
+    ``('item', x)``, then ``('end', None)``, or ``('error', exc)`` if the
+    generator raised or an item cannot be pickled. Sending pickles at once,
+    so a bad item becomes an error instead of getting lost.
+    Used by :py:func:`yield_process`.
+
+    Parameters:
+        gen: the generator (inherited by forking, never pickled)
+        conn: sending end of a ``multiprocessing`` pipe
+    """
+
+    def __init__(self, gen, conn):
+        super().__init__(daemon=True)
+        self.gen = gen
+        self.conn = conn
+
+    def run(self):
+        """Iterate the generator into the pipe."""
+        send = self.conn.send
         try:
-            q.put(('error', exc))
-        except Exception:
-            q.put(('error', RuntimeError(repr(exc))))
+            for item in self.gen:
+                send(('item', item))
+            send(('end', None))
+        except BaseException as exc:
+            try:
+                send(('error', exc))
+            except Exception:  # the exception itself cannot be sent
+                send(('error', RuntimeError(f'{type(exc).__name__}: {exc}')))
+
+    def stop(self):
+        """Terminate the process."""
+        if self.is_alive():
+            self.terminate()
+        self.join()
 
 
-def yield_process(gen, maxsize=256):
+def yield_process(gen):
     """
     Run a generator in a background process and yield its output in the
-    current process. Items must be picklable. Requires the ``fork`` start
-    method (Linux), because generators cannot be sent to a new process.
+    current process. Items must be picklable: an item that is not raises
+    an error here. Requires the ``fork`` start method (Linux), because
+    generators cannot be sent to a new process.
 
     Parameters:
         gen: Generator to yield from.
-        maxsize: how many items may wait in the queue.
+
+    Raises:
+        RuntimeError: the process died without finishing
     """
     ctx = multiprocessing.get_context('fork')
-    q = ctx.Queue(maxsize)
-    proc = ctx.Process(target=_process_pump, args=(gen, q), daemon=True)
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = YielderProc(gen, sender)
     proc.start()
+    sender.close()
     try:
         while True:
-            kind, item = q.get()
+            try:
+                kind, item = receiver.recv()
+            except EOFError:
+                proc.join()
+                raise RuntimeError(
+                    f'yield_process: the generator process ended with exit code '
+                    f'{proc.exitcode} before it finished') from None
             if kind == 'end':
                 return
             if kind == 'error':
                 raise item
             yield item
     finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join()
+        receiver.close()
+        proc.stop()
+
+
+def tiff_to_nd_array(file_path, type=np.uint8):
+    """
+    Decode a TIFF image and return all contained subimages as numpy array.
+    The first dimension of the array indexes the subimages.
+    Uses Pillow (datadings needs GDAL for this).
+
+    Parameters:
+        file_path: Path to TIFF file.
+        type: Output dtype.
+
+    Returns:
+        TIFF image as numpy array.
+
+    Raises:
+        ValueError: the subimages differ in size or channels
+    """
+    from PIL import Image
+    from PIL import ImageSequence
+
+    with Image.open(file_path) as image:
+        frames = [np.asarray(frame) for frame in ImageSequence.Iterator(image)]
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) != 1:
+        raise ValueError(f'{file_path}: subimages differ in shape: {sorted(shapes)}')
+    return np.stack(frames).astype(type, copy=False)
 
 
 def split_array(img, v_pixels, h_pixels, indices=(1, 2)):

@@ -201,3 +201,11 @@ def test_epoch_order_depends_only_on_seed_and_epoch(reader, cls):
     assert fresh.epoch_order(1).tolist() == [int(k) for k in second]
     assert fresh.epoch_order(0).tolist() == [int(k) for k in first]
     assert fresh.order().tolist() == [int(k) for k in first]
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+@pytest.mark.parametrize('seed', [-1, 0.5, 'abc', 2 ** 80])
+def test_shufflers_accept_any_seed(reader, cls, seed):
+    a = indices(cls(reader, seed=seed))
+    assert sorted(a) == list(range(100))
+    assert indices(cls(reader, seed=seed)) == a

@@ -340,3 +340,100 @@ def test_small_samples_with_and_without_numpy_values(tmp_path, array):
     read = list(MsgpackReader(path))
     assert isinstance(read[77]['v'], np.ndarray) is array
     assert [s['key'] for s in read] == [str(i) for i in range(100)]
+
+
+@pytest.fixture
+def big(tmp_path):
+    samples = [{'key': f'b{i}', 'v': i} for i in range(10000)]
+    return write_dataset(tmp_path / 'big.msgpack', samples)
+
+
+@pytest.mark.parametrize('raw', [False, True])
+def test_seek_during_iteration_sticks_across_chunks(big, raw):
+    reader = MsgpackReader(big)
+    it = reader.iter(raw=raw)
+    for _ in range(4090):  # just before the first internal chunk ends
+        next(it)
+    reader.seek(100)
+    for _ in range(20):  # the old iterator crosses a chunk boundary
+        next(it)
+    assert reader._i == 100
+    assert reader.next()['key'] == 'b100'
+
+
+def test_newest_iterator_owns_the_position(big):
+    reader = MsgpackReader(big)
+    first = iter(reader)
+    next(first)
+    second = reader.iter(5000)
+    next(second)
+    for _ in range(5000):
+        next(first)
+    assert reader._i == 5001
+
+
+def test_list_reader_seek_during_iteration_sticks():
+    from datadings_like.reader import ListReader
+    reader = ListReader([{'key': str(i)} for i in range(50)])
+    it = iter(reader)
+    next(it)
+    reader.seek(30)
+    next(it)
+    assert reader.next()['key'] == '30'
+
+
+@pytest.mark.parametrize('raw', [False, True])
+def test_live_iterator_survives_close(big, raw):
+    reader = MsgpackReader(big)
+    it = reader.iter(raw=raw)
+    next(it)
+    reader.close()
+    assert len(list(it)) == 9999
+    assert reader.get(3)['key'] == 'b3'  # reopens
+
+
+def test_reader_with_loaded_filter_pickles(dataset):
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert 's3' in reader
+    clone = pickle.loads(pickle.dumps(reader))
+    assert 's3' in clone and 'nope' not in clone
+    copy.deepcopy(reader)
+
+
+def test_position_after_a_decode_error_is_the_bad_sample(tmp_path):
+    from datadings_like.writer import RawWriter
+    path = tmp_path / 'bad.msgpack'
+    with RawWriter(path, disable=True) as writer:
+        for i in range(10):
+            writer.write(str(i), msgpack.packb({'key': str(i)}) if i != 5 else b'\xc1')
+    reader = MsgpackReader(path)
+    with pytest.raises(DatasetError, match=r'sample 5 cannot be decoded: \w+'):
+        list(reader)
+    assert reader._i == 5
+
+
+def test_numpy_keys_in_bin16_encoding_are_decoded_while_iterating(tmp_path):
+    from datadings_like.msgpack import packb
+    from datadings_like.writer import RawWriter
+    packed = packb({'key': 'a', 'v': np.arange(3, dtype='u1')}).replace(b'\xc4\x02nd', b'\xc5\x00\x02nd')
+    path = tmp_path / 'b16.msgpack'
+    with RawWriter(path, disable=True) as writer:
+        writer.write('a', packed)
+    reader = MsgpackReader(path)
+    assert isinstance(reader.get(0)['v'], np.ndarray)
+    assert isinstance(next(iter(reader))['v'], np.ndarray)
+    assert isinstance(next(reader.slice(0, 1))['v'], np.ndarray)
+
+
+def test_legacy_index_for_data_file_with_other_suffix(tmp_path):
+    samples = [{'key': f'k{i}', 'v': i} for i in range(4)]
+    packed = [msgpack.packb(s) for s in samples]
+    path = tmp_path / 'old.bin'
+    path.write_bytes(b''.join(packed))
+    index, pos = {}, 0
+    for s, p in zip(samples, packed):
+        index[s['key']] = pos
+        pos += len(p)
+    (tmp_path / 'old.bin.index').write_bytes(msgpack.packb(index))
+    assert list(MsgpackReader(path)) == samples

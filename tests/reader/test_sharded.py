@@ -61,5 +61,5 @@ def test_shard_readers_stay_open(shards):
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='nothing'):
         ShardedReader(str(tmp_path / 'nothing*.msgpack'))
-    with pytest.raises(ValueError):
-        ShardedReader([])
+    empty = ShardedReader([])
+    assert len(empty) == 0 and list(empty) == [] and 'x' not in empty
