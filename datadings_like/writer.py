@@ -54,17 +54,29 @@ def _umask():
     return mask
 
 
+def _make_parent(path: Path):
+    parent = path.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise NotADirectoryError(f'{folder}: is not a directory')
+            break
+    parent.mkdir(parents=True, exist_ok=True)
+
+
 def _confirm_overwrite(path: Path, overwrite: bool):
     if not path.exists() or overwrite:
         return
     if not stdin_is_interactive():
         raise FileExistsError(
-            f'{path} exists; pass overwrite=True (or -y on the command line) '
-            'to replace it'
+            f'{path} exists; replace it with -y (overwrite=True in Python)'
         )
-    answer = query_user(f'{path.name} exists, overwrite?')
+    try:
+        answer = query_user(f'{path.name} exists, overwrite?')
+    except EOFError:  # Ctrl-D at the prompt
+        answer = 'no'
     if answer == 'no':
-        raise FileExistsError(path)
+        raise FileExistsError(f'{path} exists, not replaced')
     if answer == 'abort':
         raise KeyboardInterrupt(path)
 
@@ -159,20 +171,28 @@ class Writer(metaclass=ABCMeta):
         kwargs.setdefault('desc', outfile.name)
         self._disable = kwargs.get('disable', False)
         self._closed = True  # until the temporary file exists
-        outfile.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(outfile)
+        if outfile.is_dir():
+            raise IsADirectoryError(f'{outfile}: is a directory, not a dataset file')
         _confirm_overwrite(outfile, overwrite)
         self._printer = make_printer(**kwargs)
-        fd, tmp = tempfile.mkstemp(
-            dir=outfile.parent, prefix=f'.{outfile.name}.', suffix='.tmp'
-        )
-        self._tmp_path = Path(tmp)
-        os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
-        self._sink = _ChunkSink(os.fdopen(fd, 'wb'))
-        # a writer that is never closed (an exception outside a ``with``
-        # block, the program ends) leaves no temporary files: this also
-        # runs at interpreter exit, while the sink's thread still works
-        self._finalizer = weakref.finalize(
-            self, _discard, self._sink, list(self._temp_files()))
+        # Ctrl-C is held back until the finalizer owns the temporary file
+        blocked = _block_sigint()
+        try:
+            fd, tmp = tempfile.mkstemp(
+                dir=outfile.parent, prefix=f'.{outfile.name}.', suffix='.tmp'
+            )
+            self._tmp_path = Path(tmp)
+            os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
+            self._sink = _ChunkSink(os.fdopen(fd, 'wb'))
+            # a writer that is never closed (an exception outside a ``with``
+            # block, the program ends) leaves no temporary files: this also
+            # runs at interpreter exit, while the sink's thread still works
+            self._finalizer = weakref.finalize(
+                self, _discard, self._sink, list(self._temp_files()))
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
         self._buffer = []
         self._buffered = 0
@@ -290,7 +310,8 @@ class Writer(metaclass=ABCMeta):
         self._write_data = self._pack = self._write_after_close
         self._printer.close()
         if not self._disable:
-            print(f'{self.written} samples written to {self._path}', file=sys.stderr)
+            n = self.written
+            print(f'{n} sample{"" if n == 1 else "s"} written to {self._path}', file=sys.stderr)
 
     def abort(self):
         """

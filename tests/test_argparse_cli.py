@@ -1,4 +1,5 @@
 import argparse
+import os
 import subprocess
 import sys
 import textwrap
@@ -130,3 +131,49 @@ def test_user_error_in_process(capsys):
         run_main(main, prog='t')
     assert exc.value.code == 1
     assert capsys.readouterr().err == 't: error: nope\n'
+
+
+def test_sigterm_unwinds_and_leaves_no_temporary_files(tmp_path):
+    import signal
+    import time
+    out = tmp_path / 'out'
+    out.mkdir()
+    script = tmp_path / 'tool.py'
+    script.write_text(textwrap.dedent(f"""
+        from datadings_like.tools.cli import run_main
+        from datadings_like.writer import FileWriter
+        def main(argv):
+            with FileWriter({str(out / 'out.msgpack')!r}, disable=True) as writer:
+                print('writing', flush=True)
+                i = 0
+                while True:
+                    writer.write({{'key': str(i)}})
+                    i += 1
+        run_main(main, prog='tool')
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert proc.stdout.readline() == 'writing\n'
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert 'Traceback' not in err
+    assert os.listdir(out) == []
+
+
+def test_closed_stdout_and_unencodable_text(tmp_path):
+    script = tmp_path / 'tool.py'
+    script.write_text(textwrap.dedent("""
+        from datadings_like.tools.cli import run_main
+        def main(argv):
+            print('caf\\u00e9')
+        run_main(main, prog='tool')
+    """))
+    proc = subprocess.run(f'{sys.executable} {script} >&-', shell=True,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and 'Traceback' not in proc.stderr
+    env = dict(os.environ, PYTHONIOENCODING='ascii')
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == 'caf\\xe9'

@@ -319,3 +319,31 @@ def test_bad_progress_bar_argument_fails_cleanly(tmp_path):
     assert proc.stdout.strip() == 'TqdmKeyError'
     assert 'Exception ignored' not in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_d_at_the_prompt_declines(tmp_path, monkeypatch):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(2))
+    monkeypatch.setattr(writer_module, 'stdin_is_interactive', lambda: True)
+
+    def eof(question):
+        raise EOFError
+    monkeypatch.setattr(writer_module, 'query_user', eof)
+    with pytest.raises(FileExistsError, match='exists, not replaced'):
+        FileWriter(path, disable=True)
+
+
+def test_output_path_problems_are_named(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(NotADirectoryError, match='file: is not a directory'):
+        FileWriter(tmp_path / 'file' / 'a.msgpack', disable=True)
+    (tmp_path / 'dir.msgpack').mkdir()
+    with pytest.raises(IsADirectoryError, match='is a directory'):
+        FileWriter(tmp_path / 'dir.msgpack', disable=True)
+    assert sorted(os.listdir(tmp_path)) == ['dir.msgpack', 'file']
+
+
+def test_progress_without_total_shows_count(tmp_path, capsys):
+    with FileWriter(tmp_path / 'a.msgpack') as writer:
+        writer.write({'key': 'only'})
+    err = capsys.readouterr().err
+    assert '%' not in err and '1 sample written' in err

@@ -179,13 +179,17 @@ def path_append_suffix(path: Path, suffix: str):
     return path_append(path, suffix)
 
 
+_BAR_FORMAT = '{desc} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}{postfix}'
+_BAR_FORMAT_NO_TOTAL = '{desc} {n_fmt} {elapsed}, {rate_fmt}{postfix}'
+
+
 class ProgressPrinter(tqdm):
     """``tqdm`` without the monitor thread."""
     monitor_interval = 0
 
 
 def make_printer(
-        bar_format='{desc} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}{postfix}',
+        bar_format=None,
         miniters=0,
         mininterval=0.5,
         smoothing=0.1,
@@ -193,11 +197,15 @@ def make_printer(
 ):
     """
     Convenience function to create ``tqdm`` objects with some default
-    arguments. The bar is written to stderr.
+    arguments. The bar is written to stderr. Without a ``total`` it shows
+    the count instead of a percentage.
 
     Returns:
         ``tqdm.tqdm`` object.
     """
+    if bar_format is None:
+        bar_format = (_BAR_FORMAT if kwargs.get('total') is not None
+                      else _BAR_FORMAT_NO_TOTAL)
     return ProgressPrinter(
         bar_format=bar_format,
         miniters=miniters,

@@ -42,13 +42,15 @@ __all__ = (
 )
 
 
-def int_at_least(minimum):
+def int_at_least(minimum, maximum=None):
     """
     Return an argparse ``type`` function that accepts integers
-    ``>= minimum`` and rejects anything else with a clear message.
+    ``>= minimum`` (and ``<= maximum`` if given) and rejects anything else
+    with a clear message.
 
     Parameters:
         minimum: smallest accepted value
+        maximum: largest accepted value, or None for no limit
     """
     def parse(text):
         try:
@@ -57,6 +59,8 @@ def int_at_least(minimum):
             raise argparse.ArgumentTypeError(f'not an integer: {text!r}') from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f'must be at least {minimum}, not {value}')
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f'must be at most {maximum}, not {value}')
         return value
     parse.__name__ = f'integer >= {minimum}'
     return parse
@@ -374,8 +378,8 @@ def argument_seed(parser, *args, **kwargs):
         kwargs: Additional keyword arguments for ``add_argument``.
     """
     return _add(parser, dict(
-        names=('--seed',), type=int, default=None, metavar='INT',
-        help='Random seed; the same seed gives the same result.',
+        names=('--seed',), type=non_negative_int, default=None, metavar='INT',
+        help='Random seed (an integer >= 0); the same seed gives the same result.',
     ), args, kwargs)
 
 

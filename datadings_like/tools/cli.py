@@ -4,6 +4,7 @@ status, never a traceback.
 """
 import errno
 import os
+import signal
 import sys
 
 from ..errors import DatasetError
@@ -34,6 +35,32 @@ def _silence_stdout():
         pass
 
 
+def _prepare_streams():
+    # a closed stdout (``>&-``) is None in Python; text that the terminal's
+    # encoding cannot show is escaped instead of raising
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, 'w')
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors='backslashreplace')
+        except (AttributeError, ValueError):
+            pass
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on(*signals):
+    # unwinding (instead of dying) lets writers remove their temporary files
+    for signum in signals:
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _terminate)
+        except (ValueError, OSError):  # not the main thread, or no such signal
+            pass
+
+
 def run_main(main, argv=None, prog=None):
     """
     Call ``main(argv)`` and turn expected errors into an exit status.
@@ -41,7 +68,9 @@ def run_main(main, argv=None, prog=None):
     - user mistakes (:py:class:`UserError`, missing files, damaged datasets,
       existing output) print ``PROG: error: MESSAGE`` and exit with 1;
     - Ctrl-C prints nothing more and exits with 130;
-    - a closed stdout pipe ends the program quietly with 0.
+    - a closed stdout pipe ends the program quietly with 0;
+    - SIGTERM and SIGHUP unwind the program like an exception (exit status
+      128 + signal), so that no temporary files are left behind.
 
     Parameters:
         main: function taking an argv list (or None for ``sys.argv[1:]``)
@@ -52,6 +81,8 @@ def run_main(main, argv=None, prog=None):
         never; calls ``sys.exit``
     """
     prog = prog or os.path.basename(sys.argv[0])
+    _prepare_streams()
+    _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
     try:
         status = main(argv)
     except KeyboardInterrupt:
