@@ -50,9 +50,11 @@ from .tools.cli import UserError
 
 __all__ = (
     'INDEX_SUFFIXES',
+    'check_index',
     'check_outputs',
     'confirm_overwrite',
     'open_dataset',
+    'raise_index_mismatch',
     'rebuild_index',
     'scan_data',
     'verify_dataset',
@@ -101,17 +103,17 @@ def _dataset_files(path: Path) -> List[Path]:
 def check_outputs(infiles: Sequence, outfiles: Sequence):
     """
     Refuse outputs that would clobber an input (or one of its index files),
-    that are given more than once, or that are directories. Called before
-    anything is written.
+    that are given more than once, that are directories (or end with a
+    slash), or that lie below a file. Called before anything is written.
 
     Raises:
         UserError: with a message naming the offending file
     """
     infiles = [Path(p) for p in infiles]
+    given = [os.fspath(p) for p in outfiles]
     outfiles = [Path(p) for p in outfiles]
     for i, out in enumerate(outfiles):
-        if out.is_dir():
-            raise UserError(f'{out}: output is a directory; give a file name')
+        _check_output_path(given[i], out)
         for inp in infiles:
             if _same(inp, out):
                 raise UserError(
@@ -128,6 +130,31 @@ def check_outputs(infiles: Sequence, outfiles: Sequence):
         for other in outfiles[:i]:
             if _same(other, out):
                 raise UserError(f'{out}: output file given more than once')
+
+
+def _check_output_path(given: str, out: Path):
+    """
+    Refuse an output that names a directory (existing, or written with a
+    trailing slash) or lies below something that is not a directory.
+    """
+    seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    if out.is_dir() or given.endswith(seps):
+        raise UserError(f'{given}: is a directory, not a dataset file')
+    # the nearest existing ancestor must be a directory to create files in
+    parent = out.parent
+    while True:
+        try:
+            is_dir = parent.is_dir()
+            exists = is_dir or parent.exists()
+        except OSError:
+            is_dir = exists = False
+        if exists:
+            if not is_dir:
+                raise UserError(f'{given}: cannot be written, {parent} is not a directory')
+            return
+        if parent == parent.parent:
+            return
+        parent = parent.parent
 
 
 def check_inputs_distinct(infiles: Sequence):
@@ -489,6 +516,45 @@ def _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
                 f'{len(diff)} key(s) in the index disagree with the samples\' "key", '
                 f'first at sample {i}: {keys[i]!r} != {scanned_keys[i]!r}'
             )
+
+
+def check_index(path, keys: Sequence[str], offsets: Sequence[int], progress=False,
+                what='index') -> str:
+    """
+    Check that an index (e.g. a legacy ``.index``) describes the data file:
+    scan the data file and compare message boundaries and sample keys.
+
+    Parameters:
+        path: the data file
+        keys: sample keys in order
+        offsets: N + 1 sample offsets, ending with the data file size
+        progress: show a progress bar while scanning
+        what: name of the index for messages
+
+    Returns:
+        the MD5 hex digest of the data file (computed in the same pass)
+
+    Raises:
+        DatasetError: the data file cannot be scanned, or the index does
+            not match it (the message names the first difference)
+    """
+    path = Path(path)
+    scanned_keys, scanned_offsets, md5 = scan_data(path, progress=progress)
+    raise_index_mismatch(path, keys, offsets, scanned_keys, scanned_offsets, what)
+    return md5
+
+
+def raise_index_mismatch(path, keys, offsets, scanned_keys, scanned_offsets, what='index'):
+    """
+    Compare an index with the result of :py:func:`scan_data`.
+
+    Raises:
+        DatasetError: naming the first difference
+    """
+    problems = []
+    _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
+    if problems:
+        raise DatasetError(f'{path}: {what} does not match the data file: {problems[0]}')
 
 
 def verify_dataset(path, progress=False) -> List[str]:

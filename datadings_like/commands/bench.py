@@ -57,7 +57,12 @@ def reader_directory(args):
         kwargs['include'] = args.include
     if args.exclude:
         kwargs['exclude'] = args.exclude
-    return DirectoryReader([args.infile], **kwargs)
+    try:
+        return DirectoryReader([args.infile], **kwargs)
+    except ValueError as exc:
+        # the list or pattern is unusable (not a text file, no entries,
+        # duplicate keys, ...): the message names the file
+        raise UserError(str(exc)) from None
 
 
 def _nbytes(sample):

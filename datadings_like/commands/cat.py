@@ -148,7 +148,7 @@ def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-cat')
     argument_infile(parser, help='File to cat.')
     parser.add_argument(
-        '-s', '--maxstring', type=int, default=DEFAULT_MAXSTRING, metavar='MAXSTRING',
+        '-s', '--maxstring', type=non_negative_int, default=DEFAULT_MAXSTRING, metavar='MAXSTRING',
         help='max length of strings: longer str/bytes values are shown as head...tail '
              f'(0: show everything) (default: {DEFAULT_MAXSTRING})',
     )

@@ -366,7 +366,13 @@ def format_info(d):
     elif index == 'legacy':
         text = 'legacy .index (convert it with datadings-convert-index)'
     elif index == 'damaged':
-        text = f'damaged: {d.get("index_problem")} (rebuild it with datadings-index)'
+        problem = str(d.get('index_problem') or 'unknown problem')
+        prefix = f'{d["file"]}: '
+        if problem.startswith(prefix):  # the file is named in the first line
+            problem = problem[len(prefix):]
+        # the reader's message may carry the hint already
+        hint = '' if 'datadings-index' in problem else ' (rebuild it with datadings-index)'
+        text = f'damaged: {problem}{hint}'
     else:
         text = 'missing (rebuild it with datadings-index)'
     lines.append(f'  index:    {text}')

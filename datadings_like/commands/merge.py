@@ -133,7 +133,7 @@ STRATEGIES = {'concat': merge_concat, 'random': merge_random}
 def main(argv=None):
     """Run ``datadings-merge`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = make_parser_simple(__doc__, prog='datadings-merge')
-    parser.add_argument('infile', nargs='+', help='Files to merge.')
+    parser.add_argument('infile', nargs='+', help='Two or more files to merge.')
     parser.add_argument('outfile', help='Output file.')
     parser.add_argument(
         '-s', '--strategy', choices=list(STRATEGIES), default='concat',
@@ -147,6 +147,9 @@ def main(argv=None):
     argument_seed(parser)
     argument_quiet(parser)
     args = parser.parse_args(argv)
+    if len(args.infile) < 2:
+        parser.error(f'give two or more input files to merge, then the output file '
+                     f'(got only one input: {args.infile[0]})')
     STRATEGIES[args.strategy](
         args.infile, args.outfile, args.shuffle,
         overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet,

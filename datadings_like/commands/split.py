@@ -92,13 +92,13 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
         raise UserError('give at least one split position')
     if outfiles is None:
         outfiles = default_outfiles(infile, len(splits) + 1)
-    outfiles = [Path(p) for p in outfiles]
     if len(outfiles) != len(splits) + 1:
         raise UserError(
             f'{len(splits)} split position(s) make {len(splits) + 1} files, '
             f'but {len(outfiles)} output file(s) were given'
         )
-    check_outputs([infile], outfiles)
+    check_outputs([infile], outfiles)  # before Path() drops a trailing slash
+    outfiles = [Path(p) for p in outfiles]
     with open_dataset(infile) as reader:
         n = len(reader)
         bounds = [0] + normalize_splits(splits, n) + [n]

@@ -260,11 +260,20 @@ def glob_pattern(pattern, prefix=''):
     return [sample for _, sample in samples]
 
 
-def _split_lines(lines, separator):
-    for line in lines:
-        line = line.rstrip('\r\n')
-        if line:
-            yield line.split(separator)
+def _not_text(infile):
+    return ValueError(f'{os.fspath(infile)}: not a list file (not UTF-8 text)')
+
+
+def _split_lines(lines, separator, infile='list file'):
+    try:
+        for line in lines:
+            line = line.rstrip('\r\n')
+            if '\0' in line:  # text files hold no NUL characters
+                raise _not_text(infile)
+            if line:
+                yield line.split(separator)
+    except UnicodeDecodeError:
+        raise _not_text(infile) from None
 
 
 def _list_sample(fields, path):
@@ -299,10 +308,12 @@ def yield_file(infile, prefix='', separator='\n'):
 
     Raises:
         FileNotFoundError: list file does not exist
+        ValueError: the file is not UTF-8 text (e.g. an image or a dataset
+            file given by mistake); the message names the file
     """
     prefix = os.fspath(prefix) if prefix else ''
     with open(infile, encoding='utf-8') as f:
-        for fields in _split_lines(f, separator):
+        for fields in _split_lines(f, separator, infile):
             path = fields[0]
             if prefix:
                 path = os.path.join(prefix, path)
@@ -331,7 +342,7 @@ def yield_directory(patterns, separator='\n', root_dir=''):
     Raises:
         FileNotFoundError: a glob pattern matches no file, or a list file
             does not exist
-        ValueError: a list file has no entries
+        ValueError: a list file has no entries or is not UTF-8 text
     """
     for pattern in _normalize_patterns(patterns):
         if _is_glob(pattern):

@@ -294,7 +294,8 @@ def write_items(outfile, items, convert, args, total=None):
 
     With ``args.shuffle``, ``items`` (rows are views of the pixel arrays,
     not encoded images) are written in the random order of a permutation
-    of their indices. With ``args.threads > 1`` batches of
+    of their indices, given by ``args.seed`` (random if None).
+    ``args.quiet`` disables the progress bar. With ``args.threads > 1`` batches of
     :py:data:`CHUNK_SIZE` items are converted in a pool of that many
     processes (PNG encoding of small images is mostly Python work that
     threads cannot run in parallel); samples are written in order.
@@ -303,6 +304,8 @@ def write_items(outfile, items, convert, args, total=None):
         number of samples written
     """
     return write_samples(outfile, items, convert, args, total=total,
+                         shuffle=bool(args.shuffle), seed=getattr(args, 'seed', None),
+                         quiet=bool(getattr(args, 'quiet', False)),
                          processes=True, batch=CHUNK_SIZE, window=2 * max(1, args.threads))
 
 
@@ -348,10 +351,16 @@ def write_cifar_sets(files, outdir, args, prefix, splits, label_fields,
 
 
 def add_arguments(parser):
-    """Options besides ``make_parser``'s."""
+    """Options besides ``make_parser``'s: ``-t``, ``--seed`` (the order
+    of ``--shuffle yes``) and ``-q`` (no progress bars); shared with
+    CIFAR100_write."""
+    from ..tools.argparse import argument_quiet
+    from ..tools.argparse import argument_seed
     from ..tools.argparse import argument_threads
     argument_threads(parser)
-    parser.set_defaults(quiet=False)
+    argument_seed(parser, help='Random seed for --shuffle yes (an integer >= 0); the '
+                               'same seed gives byte-identical files. (default: random)')
+    argument_quiet(parser)
 
 
 def main(argv=None):

@@ -499,7 +499,7 @@ def write_shuffled(outfile, items, convert, args, total):
         with tempfile.TemporaryDirectory(prefix=f'.{name}.', suffix='.tmp', dir=outdir) as tmp:
             tmpfile = os.path.join(tmp, name)
             write_samples(tmpfile, items, convert, args, total=total, shuffle=False,
-                          overwrite=True, desc=f'{name} (1/2: stream order)')
+                          overwrite=True, quiet=quiet, desc=f'{name} (1/2: stream order)')
             keys = load_keys(Path(tmpfile))
             offsets = load_offsets(Path(tmpfile)).tolist()
             rng = np.random.default_rng(getattr(args, 'seed', None))
@@ -524,7 +524,8 @@ def write_split(split, outdir, items, total, args):
     items = yield_threaded(items, maxsize=64)
     if args.shuffle:
         return write_shuffled(outfile, items, convert, args, total)
-    return write_samples(outfile, items, convert, args, total=total, shuffle=False)
+    return write_samples(outfile, items, convert, args, total=total, shuffle=False,
+                         quiet=bool(getattr(args, 'quiet', False)))
 
 
 def write_sets(files, outdir, args):
@@ -551,6 +552,8 @@ def write_sets(files, outdir, args):
 def main(argv=None):
     """Write the ILSVRC2012 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools import prepare_indir
+    from ..tools.argparse import argument_quiet
+    from ..tools.argparse import argument_seed
     from ..tools.argparse import argument_shuffle
     from ..tools.argparse import argument_threads
     from ..tools.argparse import make_parser
@@ -582,7 +585,9 @@ def main(argv=None):
         help='Splits to write: val and/or train; only their source files and '
              'the devkit are needed. (default: val train)',
     )
-    parser.set_defaults(quiet=False)
+    argument_seed(parser, help='Random seed for --shuffle yes (an integer >= 0); the '
+                               'same seed gives the same order. (default: random)')
+    argument_quiet(parser)
     args = parser.parse_args(argv)
     outdir = args.outdir or args.indir
 

@@ -38,9 +38,13 @@ __doc__ += '\n' + document_keys(ImageClassificationData, postfix=(
     '\n    "key" is SPLIT-INDEX (e.g. "train-00042"), "image" the JPEG (or PNG)\n'
     '    data, "label" the index of the shape in CLASSES.\n'))
 
-__all__ = ('draw_image', 'make_sample', 'main', 'sample_label')
+__all__ = ('MAX_SIZE', 'MIN_SIZE', 'draw_image', 'make_sample', 'main', 'sample_label')
 
 SPLITS = ('train', 'test')
+#: Smallest and largest ``--size``: a 4096x4096 picture takes about 150 MB
+#: while it is drawn; bigger ones would need gigabytes per worker.
+MIN_SIZE = 16
+MAX_SIZE = 4096
 _FG = tuple(COLORS.values())
 _BG = tuple(BACKGROUNDS.values())
 
@@ -141,6 +145,7 @@ def make_sample(item):
 
 def main(argv=None):
     """Write the demo dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
+    from ..tools.argparse import int_at_least
     from ..tools.argparse import non_negative_int
     from ..tools.argparse import argument_outdir
     from ..tools.argparse import argument_quiet
@@ -160,14 +165,14 @@ def main(argv=None):
                         help=f'Number of training samples (default: {NUM_SAMPLES["train"]}).')
     parser.add_argument('--test', type=non_negative_int, default=NUM_SAMPLES['test'], metavar='N',
                         help=f'Number of test samples (default: {NUM_SAMPLES["test"]}).')
-    parser.add_argument('--size', type=non_negative_int, default=IMAGE_SIZE, metavar='PIXELS',
-                        help=f'Width and height of images (default: {IMAGE_SIZE}).')
+    parser.add_argument('--size', type=int_at_least(MIN_SIZE, MAX_SIZE), default=IMAGE_SIZE,
+                        metavar='PIXELS',
+                        help=f'Width and height of images, {MIN_SIZE} to {MAX_SIZE} '
+                             f'(default: {IMAGE_SIZE}).')
     parser.add_argument('--format', choices=('jpeg', 'png'), default='jpeg',
                         help='Image format: jpeg (quality 90) or png (lossless). '
                              '(default: jpeg)')
     args = parser.parse_args(argv)
-    if args.size < 16:
-        parser.error('--size must be at least 16 pixels')
     counts = {'train': args.train, 'test': args.test}
 
     def write_split(split):

@@ -67,6 +67,7 @@ from .folder import IMAGE_EXTENSIONS
 from .folder import load_classes
 from .tools import ImageError
 from .tools import convert_image
+from .tools import open_image
 from .tools import write_samples
 from .tools import write_splits
 from .types import ImageClassificationData
@@ -80,12 +81,18 @@ from ..tools.cli import run_main
 __doc__ += '\n' + document_keys(ImageClassificationData, postfix=(
     '\n    "label" is a number, or a list of numbers for multi-label samples.\n'))
 
-__all__ = ('ListSource', 'TreeSource', 'assign_split', 'main', 'parse_split', 'read_list')
+__all__ = ('MAX_RESIZE', 'ListSource', 'TreeSource', 'assign_split', 'main', 'parse_split', 'read_list')
 
 _HEADER_NAMES = {'path', 'file', 'filename', 'file_name', 'image', 'image_path',
                  'img', 'name', 'id', 'fname'}
 _SPLIT_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
 _MAX_REPORTED = 5
+#: Largest ``--resize``: the shorter side of a resized image. A square
+#: 16384x16384 RGB image already takes 768 MiB.
+MAX_RESIZE = 16384
+#: Largest image --resize may produce (a very long or tall image resized
+#: by its shorter side would otherwise take any amount of memory).
+MAX_RESIZED_PIXELS = MAX_RESIZE * MAX_RESIZE
 
 
 # ------------------------------------------------------------------ splits
@@ -206,13 +213,38 @@ def read_list(path):
         ``(line number, path, [label strings])``
 
     Raises:
-        UserError: a line does not have the format
+        UserError: a line does not have the format, or the file is not
+            UTF-8 text (an image or a dataset file given by mistake)
     """
+    try:
+        yield from _read_list(path)
+    except UnicodeDecodeError:
+        raise UserError(_not_text(path)) from None
+
+
+def _not_text(path):
+    return f'{path}: not a list file (not UTF-8 text)'
+
+
+def _csv_rows(f, path):
+    rows = csv.reader(f)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UserError(f'{path}:{rows.line_num}: not a valid CSV line ({exc})') from None
+        if any('\0' in cell for cell in row):  # text files hold no NUL characters
+            raise UserError(_not_text(path))
+        yield row
+
+
+def _read_list(path):
     csv_mode = str(path).lower().endswith(CSV_SUFFIXES)
     with open(path, encoding='utf-8-sig', newline='' if csv_mode else None) as f:
         if csv_mode:
-            rows = csv.reader(f)
-            for number, row in enumerate(rows, 1):
+            for number, row in enumerate(_csv_rows(f, path), 1):
                 row = [c.strip() for c in row]
                 if not row or not any(row) or row[0].startswith('#'):
                     continue
@@ -225,6 +257,8 @@ def read_list(path):
         else:
             for number, line in enumerate(f, 1):
                 line = line.rstrip('\r\n')
+                if '\0' in line:  # text files hold no NUL characters
+                    raise UserError(_not_text(path))
                 if not line.strip() or line.startswith('#'):
                     continue
                 fields = line.split('\t')
@@ -380,14 +414,27 @@ def _write_text(path, text):
             tmp.unlink()
 
 
-def _write_classes(outdir, classes, overwrite):
+def _classes_text(outdir, classes, overwrite):
+    """
+    Check that ``classes.txt`` can be written (before anything is written):
+    class names fit on lines, and an existing file with other names may be
+    replaced.
+
+    Returns:
+        the text to write, or None if the file holds it already
+    """
     path = Path(outdir, CLASSES_FILE)
     for name in classes:
         if '\n' in name or '\r' in name or not name.strip():
             raise UserError(f'class name {name!r} cannot be written to {CLASSES_FILE}')
     text = ''.join(name + '\n' for name in classes)
-    if path.exists() and path.read_text(encoding='utf-8') == text:
-        return
+    try:
+        if path.exists() and path.read_text(encoding='utf-8') == text:
+            return None
+    except (UnicodeDecodeError, IsADirectoryError):
+        pass
+    if path.is_dir():
+        raise UserError(f'{path}: is a directory; {CLASSES_FILE} cannot be written')
     if path.exists() and not overwrite:
         try:
             _confirm_overwrite(path, overwrite)
@@ -395,7 +442,37 @@ def _write_classes(outdir, classes, overwrite):
             raise UserError(
                 f'{path} exists with other class names; use -y to overwrite it, '
                 f'or --classes {path} to keep its labels') from None
-    _write_text(path, text)
+    return text
+
+
+def _write_then_classes(splits, write_split, outdir, classes_text):
+    """
+    :py:func:`write_splits`, then ``classes.txt`` (atomically), but only
+    if a split was written: an interrupted or failed run leaves no
+    ``classes.txt`` behind. ``write_split`` returns None for a split it
+    did not write.
+    """
+    written = []
+
+    def write(split):
+        result = write_split(split)
+        if result is not None:
+            written.append(split)
+        return result
+
+    def classes():
+        if written and classes_text is not None:
+            _write_text(Path(outdir, CLASSES_FILE), classes_text)
+
+    try:
+        results = write_splits(splits, write)
+    except UserError:
+        # outputs the user declined to replace; the splits written need
+        # their class names all the same
+        classes()
+        raise
+    classes()
+    return {split: r for split, r in results.items() if r is not None}
 
 
 def _format_label(label):
@@ -423,6 +500,18 @@ def _write_list(path, items, overwrite):
     return count
 
 
+def _check_resized_size(data, resize):
+    """Refuse (ImageError) an image whose resized version would exceed
+    :py:data:`MAX_RESIZED_PIXELS`; only the header is read."""
+    w, h = open_image(data).size
+    short, long = sorted((max(w, 1), max(h, 1)))
+    pixels = resize * max(1, round(long * resize / short))
+    if pixels > MAX_RESIZED_PIXELS:
+        raise ImageError(f'resized to {resize} pixels on the shorter side, this '
+                         f'{w}x{h} image would have {pixels} pixels '
+                         f'(at most {MAX_RESIZED_PIXELS})')
+
+
 def _make_convert(args, skipped):
     quality, subsampling, resize = args.compress, args.subsampling, args.resize
 
@@ -431,6 +520,8 @@ def _make_convert(args, skipped):
         try:
             with open(path, 'rb') as f:
                 data = f.read()
+            if resize is not None:
+                _check_resized_size(data, resize)
             image = convert_image(data, quality=quality, subsampling=subsampling,
                                   resize=resize)
         except (OSError, ImageError) as exc:
@@ -452,11 +543,13 @@ def _exts(value):
 def main(argv=None):
     """Write the folder dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
     from ..tools.argparse import argument_outdir
+    from ..tools.argparse import int_at_least
     from ..tools.argparse import argument_quiet
     from ..tools.argparse import argument_seed
     from ..tools.argparse import argument_threads
     from ..tools.argparse import make_parser
     from .tools import argument_compress
+    from .tools import REENCODE_QUALITY
     from .tools import argument_resize
     from .tools import argument_subsampling
 
@@ -481,7 +574,12 @@ def main(argv=None):
     parser.add_argument('--make-list', action='store_true',
                         help='Only write the list files SPLIT.lst (and classes.txt), '
                              'do not convert.')
-    argument_resize(parser)
+    argument_resize(
+        parser, type=int_at_least(1, MAX_RESIZE),
+        help=f'Resize images so that their shorter side has PIXELS pixels, 1 to '
+             f'{MAX_RESIZE} (aspect ratio kept). Resized images are re-encoded: JPEG '
+             f'as JPEG (quality {REENCODE_QUALITY} unless --compress), others as PNG.',
+    )
     argument_compress(parser)
     argument_subsampling(parser)
     argument_seed(parser)
@@ -533,8 +631,9 @@ def main(argv=None):
     if not any(counts.values()):
         raise UserError(f'no images found in {inputs[0]}')
 
-    if source.named:
-        _write_classes(outdir, source.classes, args.no_confirm)
+    # classes.txt is checked now and written last, after the outputs
+    classes_text = _classes_text(outdir, source.classes, args.no_confirm) \
+        if source.named else None
 
     if args.make_list:
         if root is None:
@@ -550,12 +649,25 @@ def main(argv=None):
                 print(f'{n} samples listed in {path}', file=sys.stderr)
             return path
 
-        written = write_splits(list(groups), write_list)
+        written = _write_then_classes(list(groups), write_list, outdir, classes_text)
         if written and not args.quiet:
             lists = ' '.join(str(p) for p in written.values())
             print(f'convert with: datadings-write folder {lists} '
                   f'--root {os.path.abspath(root)}', file=sys.stderr)
         return
+
+    # before anything is written: every split to write needs a readable
+    # image (converting until the first one that is), or it would be empty
+    readable, unreadable = {}, {}
+    for split in groups:
+        unreadable[split] = []
+        probe = _make_convert(args, unreadable[split])
+        readable[split] = bool(counts[split]) and any(
+            probe(item) is not None for item in groups[split])
+    if not any(readable.values()):
+        bad = [line for lines in unreadable.values() for line in lines]
+        raise UserError(f'none of the {len(bad)} images could be read, nothing '
+                        f'written (first: {bad[0]})')
 
     skipped = []
     convert = _make_convert(args, skipped)
@@ -563,12 +675,17 @@ def main(argv=None):
     def write_split(split):
         if not counts[split]:
             print(f'{split}: no samples, nothing written', file=sys.stderr)
-            return 0
+            return None
+        if not readable[split]:
+            skipped.extend(unreadable[split])
+            print(f'{split}: none of its {counts[split]} images could be read, '
+                  'nothing written', file=sys.stderr)
+            return None
         return write_samples(os.path.join(outdir, split + '.msgpack'), groups[split],
                              convert, args, total=counts[split])
 
     try:
-        write_splits(list(groups), write_split)
+        _write_then_classes(list(groups), write_split, outdir, classes_text)
     finally:
         if skipped:
             shown = '\n  '.join(skipped[:10])

@@ -40,3 +40,24 @@ def test_user_errors(cli, tmp_path, data):
     cli.user_error(cli.run('bench', tmp_path / 'missing.msgpack'), words=['missing.msgpack'])
     cli.user_error(cli.call('bench', '--unknown', data), status=2)
     cli.user_error(cli.call('bench', '-b', '-5', data), status=2)
+
+
+def test_binary_file_is_not_a_list_file(cli, tmp_path, data):
+    from PIL import Image
+    image = tmp_path / 'some.jpg'
+    Image.new('RGB', (8, 8), (200, 10, 10)).save(image)
+    cli.user_error(cli.run('bench', '-q', image),
+                   words=['some.jpg: not a list file (not UTF-8 text)'])
+    # a dataset file under another name is not read as a list either
+    renamed = tmp_path / 'data.bin'
+    renamed.write_bytes(data.read_bytes())
+    cli.user_error(cli.call('bench', '-q', renamed), words=['data.bin: not a list file'])
+    nul = tmp_path / 'nul.txt'
+    nul.write_bytes(b'a.txt\x00\x01\n')
+    cli.user_error(cli.call('bench', '-q', nul), words=['nul.txt: not a list file'])
+
+
+def test_list_problems_are_one_line(cli, tmp_path):
+    empty = tmp_path / 'empty.txt'
+    empty.write_text('')
+    cli.user_error(cli.run('bench', '-q', empty), words=['empty.txt', 'no entries'])

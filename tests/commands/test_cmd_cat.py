@@ -76,3 +76,10 @@ def test_user_errors(cli, tmp_path, data):
     cli.user_error(cli.call('cat', tmp_path), words=['directory'])
     cli.user_error(cli.run('cat', '--bogus', data), status=2, words=['--bogus'])
     cli.user_error(cli.call('cat', '-n', '-1', data), status=2)
+
+
+def test_negative_maxstring_is_a_usage_error(cli, data):
+    cli.user_error(cli.call('cat', '-s', '-1', data), status=2, words=['maxstring'])
+    cli.user_error(cli.call('cat', '--maxstring=-5', data), status=2, words=['maxstring'])
+    # 0 still means "show everything"
+    assert cli.call('cat', '-s', '0', '-n', '1', data).returncode == 0

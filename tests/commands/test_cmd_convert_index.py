@@ -2,6 +2,9 @@
 import hashlib
 
 import msgpack
+import pytest
+
+from datadings_like.index import legacy_load_index
 
 SUFFIXES = ('.offsets', '.keys', '.key_hashes', '.filter', '.md5')
 
@@ -70,3 +73,60 @@ def test_user_errors(cli, tmp_path, data):
     other.with_name('o2.msgpack.index').write_bytes(b'\x93garbage')
     cli.user_error(cli.call('convert_index', other))
     cli.user_error(cli.call('convert_index', other, '--bogus'), status=2)
+
+
+def test_directory_is_named_as_such(cli, tmp_path):
+    line = cli.user_error(cli.call('convert_index', '..'), words=['..: is a directory'])
+    assert 'legacy index' not in line
+    cli.user_error(cli.call('convert_index', tmp_path), words=['is a directory'])
+
+
+def _write_legacy_index(path, pairs):
+    path.with_name(path.name + '.index').write_bytes(msgpack.packb(dict(pairs)))
+
+
+@pytest.mark.parametrize('case', ['too_few', 'shifted', 'wrong_keys', 'reordered_keys'])
+def test_legacy_index_must_match_the_data(cli, tmp_path, case):
+    path = tmp_path / 'old.msgpack'
+    make_legacy(cli, path, n=40, md5=True)
+    old_md5 = path.with_name('old.msgpack.md5').read_bytes()
+    keys, offsets = legacy_load_index(path)
+    if case == 'too_few':
+        pairs = [('a', 0), ('b', 5)]  # parses, increases, points into the data
+        words = ['index lists 2 samples', 'holds 40']
+    elif case == 'shifted':
+        pairs = list(zip(keys, [0] + [o + 1 for o in offsets[1:-1]]))
+        words = ['offset of sample 1']
+    elif case == 'wrong_keys':
+        pairs = list(zip([k + 'x' for k in keys], offsets[:-1]))
+        words = ['40 key(s)', 'disagree']
+    else:
+        pairs = list(zip(keys[1:2] + keys[:1] + keys[2:], offsets[:-1]))
+        words = ['2 key(s)', 'sample 0']
+    _write_legacy_index(path, pairs)
+    line = cli.user_error(cli.run('convert_index', '-q', path),
+                          words=['old.msgpack.index', 'does not match the data file'] + words)
+    assert len(line) < 400
+    # nothing written: no index files, the old .md5 untouched, no temp files
+    for s in SUFFIXES[:-1]:
+        assert not path.with_name(path.name + s).exists(), s
+    assert path.with_name('old.msgpack.md5').read_bytes() == old_md5
+    assert cli.temp_files(tmp_path) == []
+    # not with -o either
+    out = tmp_path / 'new'
+    cli.user_error(cli.call('convert_index', '-q', '-o', out, path))
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_changed_data_is_reported_before_the_index(cli, tmp_path):
+    # the data file no longer matches the old .md5 (and so the index):
+    # the root cause is named
+    path = tmp_path / 'old.msgpack'
+    make_legacy(cli, path, n=10, md5=True)
+    old_md5 = path.with_name('old.msgpack.md5').read_bytes()
+    path.unlink()
+    cli.make(path, 12)  # rewritten since: other samples
+    for s in SUFFIXES:
+        path.with_name(path.name + s).unlink()
+    path.with_name('old.msgpack.md5').write_bytes(old_md5)
+    cli.user_error(cli.call('convert_index', '-q', path), words=['does not match old.msgpack.md5'])

@@ -55,3 +55,17 @@ def test_user_errors(cli, tmp_path):
     cli.user_error(cli.call('info', text), words=['not a msgpack map'])
     cli.user_error(cli.call('info', tmp_path), words=['directory'])
     cli.user_error(cli.call('info', '-n', '0', text), status=2)
+
+
+def test_missing_offsets_hint_once(cli, data, tmp_path):
+    # the other index files are there, the offsets are not
+    data.with_name(data.name + '.offsets').unlink()
+    text = cli.call('info', '-q', data).stdout
+    line = next(l for l in text.splitlines() if l.strip().startswith('index:'))
+    assert line.count('datadings-index') == 1, line
+    assert 'damaged' in line
+    # other index problems still get the hint
+    data.with_name(data.name + '.offsets').write_bytes(b'\0' * 8)
+    line = next(l for l in cli.call('info', '-q', data).stdout.splitlines()
+                if l.strip().startswith('index:'))
+    assert line.count('datadings-index') == 1, line

@@ -95,3 +95,21 @@ def test_failure_mid_write_leaves_no_output(cli, inputs, tmp_path, monkeypatch):
         merge_cmd.main(['-s', 'random', '-q'] + [str(p) for p in inputs] + [str(out)])
     assert cli.dataset_files(out) == []
     assert cli.temp_files(tmp_path) == []
+
+
+def test_directory_output_is_refused(cli, inputs, tmp_path):
+    a, b, _ = inputs
+    cli.user_error(cli.call('merge', '-q', a, b, f'{tmp_path / "newdir"}/'),
+                   words=['newdir/: is a directory, not a dataset file'])
+    assert list(tmp_path.glob('newdir*')) == []
+
+
+def test_single_input_is_a_usage_error(cli, inputs, tmp_path):
+    a, _, _ = inputs
+    out = tmp_path / 'out.msgpack'
+    line = cli.user_error(cli.run('merge', a, out), status=2, words=['two or more'])
+    assert str(a) in line
+    assert cli.dataset_files(out) == []
+    assert cli.temp_files(tmp_path) == []
+    # the help says so too
+    assert 'two or more' in cli.call('merge', '-h').stdout.lower()

@@ -42,3 +42,11 @@ def test_user_errors(cli, data, tmp_path):
     out.write_bytes(b'x')
     cli.user_error(cli.call('sample', data, out, 3), words=['exists'])
     assert out.read_bytes() == b'x'
+
+
+def test_directory_output_is_refused(cli, data, tmp_path):
+    cli.user_error(cli.call('sample', '-q', data, f'{tmp_path / "newdir"}/', 3),
+                   words=['newdir/: is a directory, not a dataset file'])
+    assert list(tmp_path.glob('newdir*')) == []
+    cli.user_error(cli.call('sample', '-q', data, data / 'x.msgpack', 3),
+                   words=['is not a directory'])

@@ -110,3 +110,26 @@ def test_exception_keeps_existing_output(cli, data, tmp_path, monkeypatch):
         shuffle_cmd.main([str(data), str(out), '-y', '-q'])
     assert {p.name: p.read_bytes() for p in cli.dataset_files(out)} == old
     assert cli.temp_files(tmp_path) == []
+
+
+def test_directory_output_is_refused_before_writing(cli, data, tmp_path):
+    # a trailing slash names a directory: no file "newdir" appears
+    new = tmp_path / 'newdir'
+    line = cli.user_error(cli.run('shuffle', '-q', data, f'{new}/'),
+                          words=['newdir/: is a directory, not a dataset file'])
+    assert 'Traceback' not in line
+    assert not new.exists()
+    assert list(tmp_path.glob('newdir*')) == []
+    # an existing directory: refused, nothing written into or next to it
+    new.mkdir()
+    cli.user_error(cli.call('shuffle', '-q', data, new), words=['is a directory'])
+    cli.user_error(cli.call('shuffle', '-q', '-y', data, f'{new}/'), words=['is a directory'])
+    assert list(new.iterdir()) == [] and list(tmp_path.glob('newdir.*')) == []
+    assert cli.temp_files(tmp_path) == []
+
+
+def test_output_below_a_file_is_refused(cli, data, tmp_path):
+    for target in (data / 'x.msgpack', data / 'a' / 'b' / 'x.msgpack'):
+        cli.user_error(cli.run('shuffle', data, target), words=['is not a directory', str(data)])
+    cli.verifies(data)
+    assert cli.temp_files(tmp_path) == []

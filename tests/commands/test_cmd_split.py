@@ -73,3 +73,10 @@ def test_failure_in_last_part_leaves_no_output(cli, data, tmp_path, monkeypatch)
         split_cmd.main([str(data), '20', '40', '-q'])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in cli.dataset_files(data))
+
+
+def test_trailing_slash_output_is_refused(cli, data, tmp_path):
+    new = tmp_path / 'newdir'
+    cli.user_error(cli.run('split', data, '1', '-o', tmp_path / 'a.msgpack', f'{new}/'),
+                   words=['newdir/: is a directory'])
+    assert not new.exists() and not (tmp_path / 'a.msgpack').exists()

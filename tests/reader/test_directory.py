@@ -361,3 +361,20 @@ def test_yield_file_and_yield_directory(tree, tmp_path):
         list(yield_directory([f'{tree}/{{LABEL}}/*.png'], '\t'))
     samples = list(yield_directory(str(listfile), '\t', root_dir=tree))
     assert samples[0]['path'] == str(tree / 'a' / 'a1')
+
+
+@pytest.mark.parametrize('content', [
+    b'\xff\xd8\xff\xe0\x00\x10JFIF\x00',  # a JPEG
+    b'good/line.jpg\n\x83\xa3key\xa1a',   # text first, then binary
+    b'a.jpg\x00\x00\x01\n',               # decodes, but text has no NUL
+])
+def test_binary_file_is_not_a_list_file(tmp_path, content):
+    path = tmp_path / 'some.jpg'
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r'some\.jpg: not a list file \(not UTF-8 text\)') as info:
+        list(yield_file(path))
+    assert not isinstance(info.value, UnicodeDecodeError)
+    with pytest.raises(ValueError, match='not a list file'):
+        list(yield_directory([str(path)]))
+    with pytest.raises(ValueError, match='some.jpg: not a list file'):
+        DirectoryReader([str(path)])

@@ -345,3 +345,46 @@ def test_class_metadata():
         for fine in members:
             assert CIFAR100.FINE_TO_COARSE[CIFAR100.CLASSES.index(fine)] == \
                 CIFAR100.COARSE_CLASSES.index(coarse)
+
+
+@pytest.mark.parametrize('name', ['CIFAR10', 'CIFAR100'])
+def test_quiet_and_seed_in_help(name):
+    text = run([name, '-h']).stdout.decode()
+    for option in ('-q', '--quiet', '--seed'):
+        assert option in text, option
+
+
+def test_cifar10_seed_gives_identical_files(tmp_path):
+    make_cifar10(str(tmp_path), np.random.default_rng(12), per_batch=6)
+    outputs = {}
+    for name, seed in (('a', '5'), ('b', '5'), ('c', '6')):
+        out = tmp_path / name
+        proc = run(['CIFAR10', '-s', '-y', '-q', '--shuffle', 'yes', '--seed', seed,
+                    '-t', '2', '-o', str(out), str(tmp_path)])
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stderr == b''  # -q: no progress bars
+        outputs[name] = {split: (out / f'{split}.msgpack').read_bytes()
+                         for split in ('train', 'test')}
+    assert outputs['a'] == outputs['b']  # byte-identical
+    keys = {name: [s['key'] for s in read_all(tmp_path / name / 'train.msgpack')]
+            for name in outputs}
+    assert keys['a'] != keys['c'] and sorted(keys['a']) == sorted(keys['c'])
+    in_order = [f'batch{b}_img{i}_s_{b:03d}{i:03d}.png' for b in range(1, 6) for i in range(6)]
+    assert keys['a'] != in_order and sorted(keys['a']) == sorted(in_order)
+
+
+def test_cifar100_seed_and_quiet(tmp_path):
+    make_cifar100(str(tmp_path), np.random.default_rng(101), n_train=20)
+    data = []
+    for name in ('a', 'b'):
+        proc = run(['CIFAR100', '-s', '-y', '--quiet', '--seed', '3', '-o',
+                    str(tmp_path / name), str(tmp_path)])
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stderr == b''
+        data.append((tmp_path / name / 'train.msgpack').read_bytes())
+    assert data[0] == data[1]
+
+
+def test_seed_must_be_a_non_negative_integer(tmp_path):
+    proc = run(['CIFAR10', '-s', '--seed', '-1', str(tmp_path)])
+    assert proc.returncode == 2 and b'--seed' in proc.stderr

@@ -84,3 +84,15 @@ def test_help_lists_files_and_keys():
     for text in ('train.msgpack', 'test.msgpack', '"key"', '"image"', '"label"',
                  '--seed', '--threads', 'datadings-cat'):
         assert text in result.stdout
+
+
+def test_size_is_bounded(tmp_path):
+    out = tmp_path / 'out'
+    result = run('--size', '100000', '--train', '1', '--test', '1', '-o', str(out))
+    assert result.returncode == 2
+    assert 'at most 4096' in result.stderr and 'Traceback' not in result.stderr
+    result = run('--size', '8', '-o', str(out))
+    assert result.returncode == 2 and 'at least 16' in result.stderr
+    assert not out.exists()
+    assert '4096' in run('-h').stdout
+    assert (demo_write.MIN_SIZE, demo_write.MAX_SIZE) == (16, 4096)

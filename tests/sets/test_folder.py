@@ -264,3 +264,128 @@ def test_help():
     for text in ('{LABEL}', 'index<TAB>label', 'path,label', '--split', '--make-list',
                  '--resize', '--compress', '--subsampling', '--root', '"label"', 'classes.txt'):
         assert text in result.stdout
+
+
+# ---------------------------------------------------------- QA regressions
+
+def _outputs(directory):
+    return sorted(p.name for p in directory.iterdir()
+                  if p.name.endswith(('.msgpack', '.txt', '.lst', '.tmp')) or '.msgpack.' in p.name
+                  or p.name.startswith('.'))
+
+
+@pytest.mark.parametrize('name', ['some.jpg', 'train.msgpack', 'labels.csv', 'nul.lst'])
+def test_binary_file_is_not_a_list_file(tmp_path, name):
+    path = tmp_path / name
+    if name == 'train.msgpack':
+        from datadings_like.writer import FileWriter
+        with FileWriter(path, disable=True) as writer:
+            writer.write({'key': 'a', 'image': b'\xff\xd8\xff', 'label': 1})
+    elif name == 'nul.lst':
+        path.write_bytes(b'0\t1\tx.png\x00\n')
+    else:
+        save(path, pixels(1), 'JPEG')
+    result = run(path, '-o', tmp_path / 'out')
+    assert result.returncode == 1, result.stderr
+    assert 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f'{name}: not a list file (not UTF-8 text)' in lines[0], lines
+    assert not (tmp_path / 'out').exists()
+
+
+def test_resize_is_bounded(tmp_path):
+    save(tmp_path / 'photos' / 'a' / '1.png', pixels(1))
+    result = run(tmp_path / 'photos', '--resize', '100000')
+    assert result.returncode == 2
+    assert 'at most 16384' in result.stderr and 'Traceback' not in result.stderr
+    assert _outputs(tmp_path / 'photos') == []
+    assert '16384' in run('-h').stdout
+
+
+def test_resize_of_a_very_long_image_is_skipped(tmp_path):
+    # resizing by the shorter side would make it 64 x 6400000 pixels
+    save(tmp_path / 'photos' / 'a' / 'long.png', np.zeros((1, 100000, 3), np.uint8))
+    save(tmp_path / 'photos' / 'a' / 'ok.png', pixels(1))
+    result = ok(tmp_path / 'photos', '--resize', '64', '-q')
+    assert 'long.png' in result.stderr and 'pixels' in result.stderr
+    samples = read(tmp_path / 'photos' / 'train.msgpack')
+    assert list(samples) == ['a/ok.png']
+    assert decode(samples['a/ok.png']['image']).shape[:2] == (64, 96)
+
+
+@pytest.mark.parametrize('split', [None, 'train=0.5,val=0.5'])
+def test_no_readable_image_is_an_error(tmp_path, split):
+    root = tmp_path / 'bad'
+    for i in range(4):
+        (root / ('a', 'b')[i % 2]).mkdir(parents=True, exist_ok=True)
+        (root / ('a', 'b')[i % 2] / f'{i}.jpg').write_bytes(b'not an image %d' % i)
+    args = [root, '-y'] + (['--split', split] if split else [])
+    result = run(*args)
+    assert result.returncode == 1, result.stderr
+    assert 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'none of the 4 images could be read' in lines[0], lines
+    # nothing written: no datasets, no classes.txt, no temp files
+    assert _outputs(root) == []
+
+
+def test_split_without_readable_images_is_skipped(tmp_path):
+    root = tmp_path / 'photos'
+    save(root / 'a' / 'good.png', pixels(1))
+    (root / 'b').mkdir()
+    (root / 'b' / 'bad.png').write_bytes(b'broken')
+    (tmp_path / 'good.lst').write_text('0\ta\tphotos/a/good.png\n')
+    (tmp_path / 'bad.lst').write_text('0\tb\tphotos/b/bad.png\n')
+    result = ok(tmp_path / 'good.lst', tmp_path / 'bad.lst', '-o', tmp_path / 'out')
+    assert 'bad: none of its 1 images could be read' in result.stderr
+    assert 'bad.png' in result.stderr  # listed with the skipped images
+    assert sorted(p.name for p in (tmp_path / 'out').glob('*.msgpack')) == ['good.msgpack']
+    assert load_classes(tmp_path / 'out') == ['a', 'b']
+
+
+INTERRUPT = '''
+import os, signal, sys
+import datadings_like.sets.folder_write as fw
+_convert = fw.convert_image
+_count = [0]
+def convert_image(*args, **kwargs):
+    _count[0] += 1
+    if _count[0] == {n}:
+        os.kill(os.getpid(), signal.SIGINT)
+    return _convert(*args, **kwargs)
+fw.convert_image = convert_image
+from datadings_like.tools.cli import run_main
+run_main(fw.main, {argv!r}, prog='datadings-write folder')
+'''
+
+
+@pytest.mark.parametrize('n', [3, 12])  # in the first split, in the second
+def test_interrupted_run_leaves_no_classes_file(tmp_path, n):
+    root = tmp_path / 'many'
+    for i in range(16):
+        save(root / f'c{i % 3}' / f'{i}.png', pixels(i))
+    out = tmp_path / 'mo'
+    argv = [str(root), '-o', str(out), '--split', 'train=0.5,val=0.5', '-q']
+    result = subprocess.run([sys.executable, '-c', INTERRUPT.format(n=n, argv=argv)],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 130, result.stderr
+    assert 'Traceback' not in result.stderr
+    assert not (out / 'classes.txt').exists()
+    # interrupted in the first split: nothing; in the second: train is complete
+    assert (out / 'train.msgpack').exists() == (n == 12)
+    assert not (out / 'val.msgpack').exists()
+    assert not out.exists() or not [p for p in out.iterdir() if p.name.startswith('.')]
+    # without the interruption it is written, after the datasets
+    ok(*argv, '-y')
+    assert load_classes(out) == ['c0', 'c1', 'c2']
+
+
+def test_classes_file_is_checked_before_writing(tmp_path):
+    root = tmp_path / 'photos'
+    save(root / 'a' / '1.png', pixels(1))
+    (root / 'classes.txt').write_text('other\n')
+    result = run(root)
+    assert result.returncode == 1 and 'other class names' in result.stderr
+    assert _outputs(root) == ['classes.txt']
+    assert (root / 'classes.txt').read_text() == 'other\n'

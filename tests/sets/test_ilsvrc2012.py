@@ -417,3 +417,25 @@ def test_val_split_alone_needs_no_train_tar(imagenet, tmp_path):
     assert proc.returncode == 1
     stderr = proc.stderr.decode()
     assert 'ILSVRC2012_img_train.tar' in stderr and 'Traceback' not in stderr
+
+
+def test_quiet_and_seed(imagenet, tmp_path):
+    indir, truth = imagenet
+    data = {}
+    for name, seed in (('a', '9'), ('b', '9'), ('c', '10')):
+        out = tmp_path / name
+        proc = run(['-s', '-y', '-q', '--shuffle', 'yes', '--seed', seed, '--splits', 'train',
+                    '-o', str(out), str(indir)])
+        assert proc.returncode == 0, proc.stderr.decode()
+        # -q: no progress bars; only the warning about the miniature devkit
+        lines = proc.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and 'differ' in lines[0], lines
+        data[name] = (out / 'train.msgpack').read_bytes()
+    assert data['a'] == data['b']
+    keys = {name: [s['key'] for s in read_all(tmp_path / name / 'train.msgpack')]
+            for name in data}
+    expected = [t[0] for t in truth['train']]
+    assert sorted(keys['a']) == sorted(expected)
+    assert keys['a'] != keys['c']  # another seed, another order
+    help_text = run(['-h']).stdout.decode()
+    assert '--seed' in help_text and '--quiet' in help_text
