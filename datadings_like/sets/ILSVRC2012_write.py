@@ -68,7 +68,6 @@ import re
 import sys
 import tarfile
 import tempfile
-import warnings
 import zlib
 
 from ..tools import document_keys
@@ -381,18 +380,6 @@ def yield_val(path, val_labels):
 
 # ----------------------------------------------------------------- images
 
-def _decode(image, key):
-    from PIL import Image
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('error', Image.DecompressionBombWarning)
-            image.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        raise UserError(f'image {key} cannot be decoded: {exc}') from None
-    return image
-
-
 def prepare_image(data, quality=None, subsampling='422', key='image'):
     """
     Return image data that decodes as an RGB JPEG (grey with
@@ -421,6 +408,7 @@ def prepare_image(data, quality=None, subsampling='422', key='image'):
     from .tools import REENCODE_QUALITY
     from .tools import ImageError
     from .tools import encode_jpeg
+    from .tools import load_image
     from .tools import open_image
     from .tools import to_rgb
 
@@ -447,7 +435,10 @@ def prepare_image(data, quality=None, subsampling='422', key='image'):
         if image.format == 'JPEG':
             # let libjpeg decode at 1/2, 1/4 or 1/8 scale if still big enough
             image.draft(image.mode if image.mode in ('L', 'RGB') else None, size)
-    image = _decode(image, key)
+    try:
+        image = load_image(image)
+    except ImageError as exc:
+        raise UserError(f'image {key}: {exc}') from None
     target_mode = 'L' if subsampling == 'Gray' else 'RGB'
     if image.mode != target_mode:
         if image.mode in ('RGBA', 'RGBa', 'LA', 'La', 'PA') or \

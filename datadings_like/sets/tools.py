@@ -72,6 +72,7 @@ __all__ = (
     'ensure_jpeg',
     'load_json',
     'open_comp',
+    'load_image',
     'open_image',
     'resize_shorter_side',
     'safe_unpickle',
@@ -247,7 +248,20 @@ def open_image(data):
         raise ImageError(f'cannot read image: {exc}') from None
 
 
-def _load(image):
+def load_image(image):
+    """
+    Decode the pixels of an opened image (``image.load()``), refusing
+    decompression bombs.
+
+    Parameters:
+        image: a ``PIL.Image.Image`` from :py:func:`open_image`
+
+    Returns:
+        the same image, loaded
+
+    Raises:
+        ImageError: the data cannot be decoded
+    """
     Image = _pil()
     try:
         with warnings.catch_warnings():
@@ -373,7 +387,7 @@ def _convert(data, quality, subsampling, resize, lossless):
         if scale < 1:
             image.draft(image.mode if image.mode in ('L', 'RGB') else None,
                         (max(1, int(w * scale)), max(1, int(h * scale))))
-    image = _load(image)
+    image = load_image(image)
     if resize is not None:
         image = resize_shorter_side(image, resize)
     if quality is not None:

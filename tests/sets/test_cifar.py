@@ -10,7 +10,6 @@ so that ``pickle.load(f, encoding='bytes')`` yields ``bytes`` keys like
 verification): the MD5 hashes of the miniature archives cannot match the
 official ones, and verification itself is tested with the download tools.
 """
-import importlib.util
 import io
 import os
 import pickle
@@ -158,9 +157,6 @@ def make_cifar100(indir, rng, n_train=7, n_test=4):
     return truth
 
 
-def write_command_available():
-    return importlib.util.find_spec('datadings_like.commands.write') is not None
-
 
 def run(args, via_command=None, **kwargs):
     """Run a writer: ``args[0]`` is the dataset name."""
@@ -190,12 +186,7 @@ def decode_png(data):
 
 
 def _via():
-    params = [pytest.param(False, id='module')]
-    params.append(pytest.param(True, id='datadings-write', marks=pytest.mark.skipif(
-        not write_command_available(),
-        reason='datadings_like.commands.write (datadings-write) not available',
-    )))
-    return params
+    return [pytest.param(False, id='module'), pytest.param(True, id='datadings-write')]
 
 
 @pytest.mark.parametrize('via_command', _via())

@@ -14,7 +14,6 @@ The tests build a miniature ImageNet with the layout of the real files:
 The writer runs as a separate process with ``-s``: the MD5 hashes of the
 miniature files cannot match the official ones.
 """
-import importlib.util
 import io
 import os
 import subprocess
@@ -180,9 +179,6 @@ def make_imagenet(indir):
     return truth
 
 
-def write_command_available():
-    return importlib.util.find_spec('datadings_like.commands.write') is not None
-
 
 def run(args, via_command=False):
     if via_command:
@@ -217,9 +213,7 @@ def imagenet(tmp_path_factory):
 
 def _via():
     return [pytest.param(False, id='module'),
-            pytest.param(True, id='datadings-write', marks=pytest.mark.skipif(
-                not write_command_available(),
-                reason='datadings_like.commands.write (datadings-write) not available'))]
+            pytest.param(True, id='datadings-write')]
 
 
 @pytest.mark.parametrize('via_command', _via())
