@@ -12,7 +12,7 @@ mid-epoch resumption (:py:meth:`IterableDataset.state_dict` and
 on every rank, so distributed training cannot deadlock.
 
 This module needs PyTorch; install it with
-``pip install datadings_like[torch]``.
+``pip install '.[torch]'`` (in the source tree).
 
 Warning:
     Like the reference, this integration is young; its interface may
@@ -24,6 +24,8 @@ import inspect
 import operator
 import warnings
 
+from .tools.extras import install_hint
+
 try:
     import torch
     from torch.utils.data import Dataset as _TorchDataset
@@ -32,8 +34,8 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         'datadings_like.torch needs PyTorch, which is not installed '
-        f'({_exc}); install it with: pip install "datadings_like[torch]" '
-        '(or pip install torch, see https://pytorch.org/get-started/)'
+        f'({_exc}); install it with: {install_hint("torch", "torch")} '
+        '(see https://pytorch.org/get-started/)'
     ) from _exc
 
 import numpy as np

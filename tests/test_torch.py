@@ -626,7 +626,8 @@ def test_import_without_torch_explains_install():
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert 'pip install' in proc.stdout
-    assert 'datadings_like[torch]' in proc.stdout
+    assert "pip install '.[torch]'" in proc.stdout
+    assert len(proc.stdout.strip().splitlines()) == 1
 
 
 # ------------------------------------------------- two-process gloo group

@@ -72,6 +72,7 @@ import zlib
 
 from ..tools import document_keys
 from ..tools.cli import UserError
+from ..tools.extras import install_hint
 from ..tools.cli import run_main
 from .types import ImageClassificationData
 
@@ -208,7 +209,7 @@ def parse_meta(data, where):
     except ImportError:
         raise UserError(
             'reading the ILSVRC2012 devkit (meta.mat) needs scipy: '
-            'pip install scipy (or install datadings_like[sets])'
+            + install_hint('sets', 'scipy')
         ) from None
     import numpy as np
     try:
