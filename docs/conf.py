@@ -15,7 +15,6 @@ extensions = [
 autodoc_member_order = 'bysource'
 autodoc_mock_imports = ['torch']
 napoleon_google_docstring = True
-napoleon_custom_sections = [('Returns', 'params_style')]
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
 nitpicky = False

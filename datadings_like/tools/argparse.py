@@ -16,9 +16,11 @@ Note:
 """
 import argparse
 import os
+import re
 
 __all__ = (
     'MinMaxAction',
+    'PlainTextHelpFormatter',
     'YesNoAction',
     'argument_calculate_weights',
     'argument_indir',
@@ -37,6 +39,7 @@ __all__ = (
     'make_parser',
     'make_parser_simple',
     'non_negative_int',
+    'plain_text',
     'positive_float',
     'positive_int',
 )
@@ -428,6 +431,50 @@ def argument_threads(parser, default=1, max_threads=0):
     )
 
 
+_ROLE = re.compile(r':[a-z:]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`')
+_LITERAL = re.compile(r'``(.+?)``')
+
+
+def plain_text(text):
+    """
+    Turn reStructuredText of a docstring into the plain text of a help
+    screen: ````literal```` becomes ``literal``, ``:py:func:`~a.b.name```
+    becomes ``name`` (``:doc:`Title <page>``` becomes ``Title``), and
+    ``.. code-block::`` lines and the ``::`` that open literal blocks become
+    plain colons.
+
+    Parameters:
+        text: text with reStructuredText markup (or None)
+
+    Returns:
+        the plain text (None stays None)
+    """
+    if text is None:
+        return None
+
+    def role(match):
+        target = match.group(1).strip()
+        return target.rsplit('.', 1)[-1] if match.group(0).count('~') else target
+    text = _ROLE.sub(role, text)
+    text = _LITERAL.sub(r'\1', text)
+    lines = [line for line in text.split('\n') if not line.strip().startswith('.. code-block::')]
+    return re.sub(r'(?<=\S)::$', ':', '\n'.join(lines), flags=re.M)
+
+
+class PlainTextHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """
+    Help formatter that keeps the description's line breaks (like
+    ``RawDescriptionHelpFormatter``) and shows docstring markup in
+    descriptions and option help as plain text (:py:func:`plain_text`).
+    """
+
+    def _format_text(self, text):
+        return super()._format_text(plain_text(text))
+
+    def _expand_help(self, action):
+        return plain_text(super()._expand_help(action))
+
+
 def make_parser(
         description,
         indir=True,
@@ -435,7 +482,7 @@ def make_parser(
         no_confirm=True,
         skip_verification=True,
         shuffle=True,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=PlainTextHelpFormatter,
         **kwargs
 ) -> argparse.ArgumentParser:
     """
@@ -449,7 +496,8 @@ def make_parser(
         no_confirm: If True, add no_confirm argument.
         skip_verification: If True, add skip_verification argument.
         shuffle: If True, add shuffle argument.
-        formatter_class: Description formatter, defaults to raw.
+        formatter_class: Description formatter; the default keeps line
+            breaks and shows markup as plain text (:py:class:`PlainTextHelpFormatter`).
         kwargs: kwargs given to ArgumentParser.
 
     Returns:
@@ -480,7 +528,7 @@ def make_parser_simple(
         no_confirm=False,
         skip_verification=False,
         shuffle=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=PlainTextHelpFormatter,
         **kwargs
 ) -> argparse.ArgumentParser:
     """
