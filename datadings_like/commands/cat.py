@@ -20,7 +20,9 @@ import sys
 
 import numpy as np
 
+from ..errors import DatasetError
 from ..msgpack import DecodeError
+from ..msgpack import UnsafeDataError
 from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import make_parser_simple
@@ -42,18 +44,67 @@ def _abbreviate(text, maxstring):
     return text[:head] + '...' + text[len(text) - tail:]
 
 
-def format_value(value, maxstring):
-    """A short one-line representation of a sample value."""
-    if isinstance(value, dict):
-        items = ', '.join(
-            f'{format_value(k, maxstring)}: {format_value(v, maxstring)}'
-            for k, v in value.items()
-        )
-        return '{' + items + '}'
-    if isinstance(value, list):
-        return '[' + ', '.join(format_value(v, maxstring) for v in value) + ']'
-    if isinstance(value, tuple):
-        return '(' + ', '.join(format_value(v, maxstring) for v in value) + ')'
+class _Text(str):
+    """Literal output text on the work stack of :py:func:`_render`."""
+    __slots__ = ()
+
+
+_OPEN = {dict: _Text('{'), list: _Text('['), tuple: _Text('(')}
+_CLOSE = {dict: _Text('}'), list: _Text(']'), tuple: _Text(')')}
+_COMMA = _Text(', ')
+_COLON = _Text(': ')
+
+
+def _render(value, leaf, key_text=None):
+    """
+    The text of ``value``: dicts, lists and tuples with their items
+    separated by ``', '`` (and ``': '`` between key and value), everything
+    else through ``leaf``. Containers are walked with an explicit stack
+    instead of recursion, because msgpack allows samples nested 1024
+    levels deep, deeper than Python's recursion limit.
+
+    Parameters:
+        value: the value
+        leaf: function returning the text of a value that is no container
+        key_text: function returning the text of a dict key; None: keys
+            are rendered like values
+
+    Returns:
+        the text as str
+    """
+    out = []
+    append = out.append
+    stack = [value]
+    pop = stack.pop
+    while stack:
+        item = pop()
+        if type(item) is _Text:
+            append(item)
+            continue
+        kind = (dict if isinstance(item, dict) else list if isinstance(item, list)
+                else tuple if isinstance(item, tuple) else None)
+        if kind is None:
+            append(leaf(item))
+            continue
+        todo = [_CLOSE[kind]]
+        if kind is dict:
+            for k, v in reversed(item.items()):
+                todo.append(v)
+                todo.append(_COLON)
+                todo.append(k if key_text is None else _Text(key_text(k)))
+                todo.append(_COMMA)
+        else:
+            for v in reversed(item):
+                todo.append(v)
+                todo.append(_COMMA)
+        if len(todo) > 1:
+            todo.pop()  # no comma before the first item
+        append(_OPEN[kind])
+        stack.extend(todo)
+    return ''.join(out)
+
+
+def _format_leaf(value, maxstring):
     if isinstance(value, (str, bytes, bytearray, memoryview)):
         if isinstance(value, (bytearray, memoryview)):
             value = bytes(value)
@@ -70,28 +121,47 @@ def format_value(value, maxstring):
     return repr(value)
 
 
+def format_value(value, maxstring):
+    """
+    A short one-line representation of a sample value.
+
+    Parameters:
+        value: the value (any depth of nesting)
+        maxstring: longer str and bytes representations are shortened to
+            this many characters (0: never)
+
+    Returns:
+        the representation as str
+    """
+    return _render(value, lambda v: _format_leaf(v, maxstring))
+
+
 def format_sample(sample, maxstring=DEFAULT_MAXSTRING):
-    """One line for a sample: its fields in stored order, values abbreviated."""
+    """
+    One line for a sample: its fields in stored order, values abbreviated.
+
+    Parameters:
+        sample: the decoded sample
+        maxstring: longer str and bytes representations are shortened to
+            this many characters (0: never)
+
+    Returns:
+        the line as str (without a newline)
+    """
     return format_value(sample, maxstring)
 
 
-def jsonable(value):
-    """Convert a decoded sample to something ``json.dumps`` accepts."""
-    if isinstance(value, dict):
-        return {
-            (k if isinstance(k, str) else
-             k.decode('utf-8', 'replace') if isinstance(k, bytes) else
-             json.dumps(jsonable(k))): jsonable(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+def _jsonable_leaf(value):
+    """A value that is no dict, list or tuple as JSON, or a list to convert further."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return len(value) if not isinstance(value, memoryview) else value.nbytes
     if isinstance(value, np.ndarray):
         return {'dtype': str(value.dtype), 'shape': list(value.shape)}
     if isinstance(value, np.generic):
-        return jsonable(value.item())
+        value = value.item()
+        if isinstance(value, tuple):  # a structured scalar
+            return list(value)
+        return _jsonable_leaf(value)
     if isinstance(value, complex):
         return [value.real, value.imag]
     if isinstance(value, float) and not math.isfinite(value):
@@ -99,6 +169,81 @@ def jsonable(value):
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
+
+
+def _json_key(key):
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.decode('utf-8', 'replace')
+    return _dumps(jsonable(key))
+
+
+def jsonable(value):
+    """
+    Convert a decoded sample to something ``json.dumps`` accepts: bytes
+    become their length, numpy arrays ``{"dtype": ..., "shape": [...]}``,
+    complex numbers ``[real, imag]``, NaN and infinities strings, dict
+    keys strings. Works at any depth of nesting (no recursion).
+
+    Parameters:
+        value: the decoded sample (or any value in it)
+
+    Returns:
+        the converted value
+    """
+    root = [None]
+    # (value, container of the converted value, slot in it); children are
+    # pushed in reverse so that they are converted in order: of two keys
+    # that convert to the same string, the later one wins, as in a dict
+    stack = [(value, root, 0)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        item, target, slot = pop()
+        if isinstance(item, dict):
+            pairs = [(_json_key(k), v) for k, v in item.items()]
+            converted = dict.fromkeys(k for k, _ in pairs)
+            for k, v in reversed(pairs):
+                push((v, converted, k))
+        elif isinstance(item, (list, tuple)):
+            converted = [None] * len(item)
+            for i in range(len(item) - 1, -1, -1):
+                push((item[i], converted, i))
+        else:
+            converted = _jsonable_leaf(item)
+            if isinstance(converted, list) and converted is not item:
+                push((converted, target, slot))  # complex or structured scalar
+                continue
+        target[slot] = converted
+    return root[0]
+
+
+def _dumps(value):
+    """JSON text of a value made by :py:func:`jsonable` (any depth)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # deeper than the C encoder allows
+        dumps = json.dumps
+        return _render(value, lambda v: dumps(v, ensure_ascii=False),
+                       lambda k: dumps(k, ensure_ascii=False))
+
+
+def _where(path, reader, index):
+    from ..check import _describe_offset
+    return _describe_offset(path, index, int(reader._offsets[index]))
+
+
+def _damaged(path, reader, index, exc):
+    """The one-line message for a sample that cannot be decoded."""
+    cause = exc.__cause__
+    if cause is None:  # the reader found the sample longer or shorter than indexed
+        return (f'{_where(path, reader, index)}: does not end where the index says; '
+                'data or index is damaged (datadings-verify checks both)')
+    if isinstance(cause, UnsafeDataError):  # intact, but refused
+        return f'{_where(path, reader, index)}: {cause}'
+    detail = f'{type(cause).__name__}: {cause}' if str(cause) else type(cause).__name__
+    return f'{_where(path, reader, index)}: damaged sample ({detail})'
 
 
 def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
@@ -115,6 +260,11 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
         keys_only: print only the keys
         as_json: print JSON objects (or JSON strings for keys)
         file: where to print; defaults to stdout
+
+    Raises:
+        UserError: a sample cannot be decoded (the message names the
+            file, the sample and its byte offset)
+        DatasetError: the file is not a dataset or its index is damaged
     """
     from ..check import open_dataset
     out = file if file is not None else sys.stdout
@@ -131,16 +281,19 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
             for key in keys:
                 write((json.dumps(key) if as_json else key) + '\n')
             return
+        index = start
         try:
             for sample in reader.iter(start=start, stop=stop):
                 if as_json:
-                    write(json.dumps(jsonable(sample), ensure_ascii=False) + '\n')
+                    write(_dumps(jsonable(sample)) + '\n')
                 else:
                     write(format_sample(sample, maxstring) + '\n')
-        except DecodeError as exc:
-            raise UserError(str(exc)) from None
+                index += 1
+        except (DatasetError, DecodeError) as exc:
+            # the reader yields every sample before the one it fails on
+            out.flush()
+            raise UserError(_damaged(infile, reader, index, exc)) from None
         out.flush()
-
 
 
 def main(argv=None):

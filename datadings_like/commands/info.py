@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..index import INDEX_SUFFIXES
 from ..index import SUFFIX_LEGACY_INDEX
+from ..tools import ProgressPrinter
 from ..tools import make_printer
 from ..tools import path_append
 from ..tools.argparse import positive_int
@@ -251,7 +252,10 @@ def _index_state(path):
 
 
 def _samples(path, limit, progress):
-    """(number of samples, iterator over raw samples, examined, index problem)."""
+    """
+    (number of samples, iterator over (index, byte offset, raw sample),
+    number examined, index problem or None).
+    """
     from ..check import open_dataset
     from ..check import scan_data
     problem = None
@@ -279,42 +283,32 @@ def _samples(path, limit, progress):
 
     def gen():
         keep = reader  # noqa: F841  (the reader owns the memory map)
-        for a, b in zip(starts, stops):
-            yield source[a:b]
+        for i, a, b in zip(indices.tolist(), starts, stops):
+            yield i, a, source[a:b]
     return n, gen(), len(indices), problem
 
 
-def info(path, limit=None, progress=False):
+def _examine(path, samples, examined, progress):
     """
-    Collect information about a dataset.
-
-    Parameters:
-        path: the data file
-        limit: examine at most this many samples (evenly spread)
-        progress: show a progress bar
-
-    Returns:
-        dict (see ``datadings-info --json``)
+    Decode the (index, byte offset, raw sample) triples: (stats per key,
+    label counts, label types).
     """
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f'{path}: is a directory, not a dataset file')
-    if not path.exists():
-        raise FileNotFoundError(f'{path}: dataset file not found')
-    size = path.stat().st_size
-    state, files = _index_state(path)
-    n, raws, examined, problem = _samples(path, limit, progress)
+    from ..check import _describe_offset
     stats = {}
     labels = Counter()
     label_types = set()
     with make_printer(total=examined, desc=f'info {path.name}', disable=not progress) as printer:
-        for i, raw in enumerate(raws):
+        for i, (index, start, raw) in enumerate(samples):
             try:
                 sample = msgpack.unpackb(raw, raw=False, strict_map_key=False)
             except Exception as exc:
-                raise DatasetError(f'{path}: sample cannot be decoded ({exc})') from None
+                detail = f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
+                raise DatasetError(
+                    f'{_describe_offset(path, index, start)}: damaged sample ({detail})'
+                ) from None
             if not isinstance(sample, dict):
-                raise DatasetError(f'{path}: a sample is a {_type_name(sample)}, not a map')
+                raise DatasetError(f'{_describe_offset(path, index, start)}: '
+                                   f'the sample is a {_type_name(sample)}, not a map')
             for key, value in sample.items():
                 key = key if isinstance(key, str) else repr(key)
                 st = stats.get(key)
@@ -329,6 +323,38 @@ def info(path, limit=None, progress=False):
             if i % 256 == 255:
                 printer.update(256)
         printer.update(examined % 256)
+    return stats, labels, label_types
+
+
+def info(path, limit=None, progress=False):
+    """
+    Collect information about a dataset.
+
+    Parameters:
+        path: the data file
+        limit: examine at most this many samples (evenly spread)
+        progress: show a progress bar
+
+    Returns:
+        dict (see ``datadings-info --json``)
+
+    Raises:
+        FileNotFoundError: the file is missing
+        UserError: the path is a directory
+        DatasetError: the file is not a dataset, or a sample is damaged
+            (the message names the sample and its byte offset)
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f'{path}: is a directory, not a dataset file')
+    if not path.exists():
+        raise FileNotFoundError(f'{path}: dataset file not found')
+    size = path.stat().st_size
+    state, files = _index_state(path)
+    # the bars are gone when the result is printed
+    with ProgressPrinter.transient():
+        n, raws, examined, problem = _samples(path, limit, progress)
+        stats, labels, label_types = _examine(path, raws, examined, progress)
     if problem and state != 'missing':
         state = 'damaged'
     result = {

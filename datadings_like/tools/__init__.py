@@ -8,6 +8,8 @@ Downloading and verifying source files lives in
 from functools import cached_property  # noqa: F401  (manual API)
 from itertools import product
 from pathlib import Path
+import contextlib
+import contextvars
 import hashlib
 import inspect
 import multiprocessing
@@ -16,16 +18,23 @@ import queue as _queue
 import struct
 import sys
 import threading
+import time
 
 import numpy as np
 from tqdm import tqdm
 
+# the manual also documents argument_threads here
+from .argparse import argument_threads  # noqa: F401
+
 __all__ = (
+    'BAR_FORMAT',
+    'DOWNLOAD_BAR',
     'ProgressPrinter',
     'SentinelEnd',
     'SentinelError',
     'Yielder',
     'YielderProc',
+    'argument_threads',
     'cached_property',
     'document_keys',
     'hash_md5hex',
@@ -115,19 +124,34 @@ def load_md5file(path):
         Dict of (file, hash) pairs.
 
     Raises:
-        ValueError: if a line is not ``<md5 hex>  <file name>``
+        FileNotFoundError: the file is missing
+        DatasetError: (a ``ValueError``) the file is not UTF-8 text, is a
+            directory, or a line is not ``<md5 hex>  <file name>``; the
+            message names the file (and the line)
     """
+    from ..errors import DatasetError
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise DatasetError(f'{path}: is a directory, not an MD5 file') from None
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        line = data.count(b'\n', 0, exc.start) + 1
+        raise DatasetError(
+            f'{path}:{line}: not a text file of MD5 hashes (byte {exc.start} is not UTF-8)'
+        ) from None
     hashes = {}
-    with open(path, encoding='utf-8') as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip('\r\n')
-            if not line.strip():
-                continue
-            md5, sep, name = line.partition(' ')
-            name = name.lstrip(' *')
-            if not sep or not name or len(md5) != 32:
-                raise ValueError(f'{path}:{number}: not an md5 line: {line!r}')
-            hashes[name] = md5.lower()
+    for number, line in enumerate(text.split('\n'), 1):
+        line = line.rstrip('\r')
+        if not line.strip():
+            continue
+        md5, sep, name = line.partition(' ')
+        name = name.lstrip(' *')
+        if (not sep or not name or len(md5) != 32
+                or not all(c in '0123456789abcdefABCDEF' for c in md5)):
+            raise DatasetError(f'{path}:{number}: not an md5 line: {line[:200]!r}')
+        hashes[name] = md5.lower()
     return hashes
 
 
@@ -179,13 +203,113 @@ def path_append_suffix(path: Path, suffix: str):
     return path_append(path, suffix)
 
 
-_BAR_FORMAT = '{desc} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}{postfix}'
+#: ``bar_format`` of progress bars with a total (:py:func:`make_printer`).
+BAR_FORMAT = '{desc} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}{postfix}'
+_BAR_FORMAT = BAR_FORMAT
+#: ``bar_format`` of download progress bars (:py:mod:`datadings_like.tools.download`).
+DOWNLOAD_BAR = '{desc} {n_fmt}/{total_fmt} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}'
 _BAR_FORMAT_NO_TOTAL = '{desc} {n_fmt} {elapsed}, {rate_fmt}{postfix}'
 
 
+def _is_terminal(stream):
+    """True if ``stream`` is a terminal, where a bar can redraw itself in place."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or closed
+        return False
+
+
 class ProgressPrinter(tqdm):
-    """``tqdm`` without the monitor thread."""
+    """
+    ``tqdm`` without the monitor thread, and without terminal control
+    characters where there is no terminal.
+
+    On a terminal the bar redraws itself in place, as usual. Anywhere else
+    (a log file, a pipe, a CI console) every redraw would be one more
+    ``\\r`` frame in the output, so there the bar writes a complete line at
+    most every :py:attr:`plain_interval` seconds while it runs, and one
+    final line when it closes, unless it was made with ``leave=False``
+    (see :py:meth:`transient`).
+    """
     monitor_interval = 0
+    #: Seconds between two progress lines where the output is no terminal.
+    plain_interval = 60.0
+    _plain = False
+    _plain_next = 0.0
+    _transient = contextvars.ContextVar('datadings_like_transient_bars', default=False)
+
+    @classmethod
+    @contextlib.contextmanager
+    def transient(cls):
+        """
+        Context manager: bars made by :py:func:`make_printer` within it
+        leave nothing behind when they close (``leave=False``), e.g. the
+        bars of a tool that prints its result when they are done.
+        """
+        token = cls._transient.set(True)
+        try:
+            yield
+        finally:
+            cls._transient.reset(token)
+
+    def status_printer(self, file):
+        """
+        The function that writes the bar to ``file`` (tqdm calls this
+        once, in ``__init__``): tqdm's own on a terminal, otherwise one
+        that writes whole lines, at most one per :py:attr:`plain_interval`.
+        """
+        self._plain = not _is_terminal(file)
+        if not self._plain:
+            return tqdm.status_printer(file)
+        self._plain_next = time.monotonic() + self.plain_interval
+
+        def print_line(text):
+            now = time.monotonic()
+            if text and now >= self._plain_next:
+                self._plain_next = now + self.plain_interval
+                self._write_line(text)
+        return print_line
+
+    def _write_line(self, text):
+        self.fp.write(text.rstrip() + '\n')
+        flush = getattr(self.fp, 'flush', None)
+        if flush is not None:
+            flush()
+
+    def display(self, msg=None, pos=None):
+        """Show the bar (or ``msg``); without a terminal: see :py:meth:`status_printer`."""
+        if not self._plain:
+            return super().display(msg, pos)
+        if msg == '':
+            return False  # a request to clear: no line is left unfinished
+        self.sp(self.__str__() if msg is None else msg)
+        return True
+
+    def clear(self, nolock=False):
+        """Clear the bar; without a terminal there is nothing to clear."""
+        if not self._plain:
+            super().clear(nolock)
+
+    def moveto(self, n):
+        """Move the cursor ``n`` lines down (up if negative), on a terminal only."""
+        if not self._plain:
+            super().moveto(n)
+
+    def close(self):
+        """Close the bar; without a terminal, write the final line unless ``leave=False``."""
+        if not self._plain or getattr(self, 'disable', True):
+            return super().close()
+        leave = self.leave if self.leave is not None else abs(self.pos) == 0
+        # as tqdm: a bar that waits for ``delay`` and was never shown stays hidden
+        shown = self.last_print_t >= self.start_t + getattr(self, 'delay', 0)
+        self.leave = False
+        try:
+            super().close()  # bookkeeping only: display('') writes nothing here
+        finally:
+            self.leave = leave
+        if leave and shown:
+            # the overall rate, not the smoothed rate of the last updates
+            self._write_line(self.format_meter(**{**self.format_dict, 'rate': None}))
 
 
 def make_printer(
@@ -198,14 +322,28 @@ def make_printer(
     """
     Convenience function to create ``tqdm`` objects with some default
     arguments. The bar is written to stderr. Without a ``total`` it shows
-    the count instead of a percentage.
+    the count instead of a percentage. Where stderr (or ``file``) is not a
+    terminal the bar writes plain lines, now and then, instead of redrawing
+    itself (see :py:class:`ProgressPrinter`); within
+    :py:meth:`ProgressPrinter.transient` it defaults to ``leave=False``.
+
+    Parameters:
+        bar_format: ``tqdm`` bar format; the default shows the percentage,
+            elapsed and remaining time and the rate
+        miniters: minimum number of iterations between two redraws
+        mininterval: minimum number of seconds between two redraws
+        smoothing: ``tqdm`` rate smoothing factor
+        kwargs: further ``tqdm`` arguments, e.g., ``total``, ``desc``,
+            ``disable``, ``leave``, ``file``
 
     Returns:
-        ``tqdm.tqdm`` object.
+        :py:class:`ProgressPrinter` (a ``tqdm.tqdm``) object.
     """
     if bar_format is None:
         bar_format = (_BAR_FORMAT if kwargs.get('total') is not None
                       else _BAR_FORMAT_NO_TOTAL)
+    if ProgressPrinter._transient.get():
+        kwargs.setdefault('leave', False)
     return ProgressPrinter(
         bar_format=bar_format,
         miniters=miniters,
@@ -219,12 +357,15 @@ def print_over(*args, **kwargs):
     """
     Wrapper around ``print`` that replaces the current line.
     It prints from the start of the line and clears remaining characters.
-    Accepts the same ``kwargs`` as the ``print`` function.
+    Where the output is not a terminal it prints a plain line (no control
+    characters). Accepts the same ``kwargs`` as the ``print`` function.
 
     Parameters:
         flush: If True, flush after printing.
     """
-    print('\r\033[K', end='', file=kwargs.get('file'))
+    file = kwargs.get('file')
+    if _is_terminal(sys.stdout if file is None else file):
+        print('\r\033[K', end='', file=file)
     print(*args, **kwargs)
 
 
