@@ -3,8 +3,9 @@ Run a read benchmark on a given dataset.
 
 Support reading from msgpack files or directory trees.
 Files named *.msgpack (or that have an index) are read with MsgpackReader,
-anything else (a glob pattern like 'some_dir/{LABEL}/**' or a file list)
-with DirectoryReader.
+anything else (a glob pattern like 'some_dir/{LABEL}/**' or a list file
+with one 'path<TAB>label<TAB>extra...' line per sample) with
+DirectoryReader.
 
 Note:
     For directory trees, please refer to the DirectoryReader
@@ -15,6 +16,7 @@ Prints the number of samples read, the time taken, samples/s and MB/s
 bytes of their values).
 """
 from pathlib import Path
+import os
 import secrets
 import sys
 import time
@@ -22,6 +24,7 @@ import time
 import numpy as np
 
 from ..msgpack import DecodeError
+from ..reader.directory import _is_glob
 from ..tools import make_printer
 from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
@@ -149,6 +152,29 @@ def _is_msgpack(infile):
     ))
 
 
+def _is_list_file(infile):
+    return not _is_glob(infile) and os.path.isfile(infile)
+
+
+def _list_file_error(exc, args):
+    """
+    UserError for a problem with the list file ``args.infile`` (or a file
+    it lists) that says the file was read as a list, and which line failed.
+    """
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        # a listed file: strerror names the list file and line
+        detail = f'{exc.filename}: {exc.strerror}'
+        if (isinstance(exc, FileNotFoundError) and not getattr(args, 'root_dir', None)
+                and not os.path.isabs(exc.filename)):
+            detail += '; relative paths start in the current directory (see --root-dir)'
+    else:
+        detail = str(exc) or type(exc).__name__
+    return UserError(
+        f'{detail}; read {args.infile} as a list file (one path<TAB>label... per '
+        'line) because it is not named *.msgpack and has no index beside it'
+    )
+
+
 
 def main(argv=None):
     """Run ``datadings-bench`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
@@ -166,8 +192,8 @@ def main(argv=None):
              'files are memory-mapped, so it has no effect).',
     )
     parser.add_argument(
-        '--separator', type=str, default=None,
-        help='DirectoryReader only: separator for file input mode.',
+        '--separator', type=str, default='\t',
+        help='DirectoryReader only: separator for file input mode (default: tab).',
     )
     parser.add_argument(
         '--root-dir', type=str, default=None,
@@ -185,10 +211,19 @@ def main(argv=None):
     argument_quiet(parser)
     args = parser.parse_args(argv)
     if _is_msgpack(args.infile):
-        readerfun = reader_msgpack
+        bench(reader_msgpack, args)
+    elif _is_list_file(args.infile):
+        try:
+            bench(reader_directory, args)
+        except (OSError, UserError) as exc:
+            raise _list_file_error(exc, args) from None
+    elif not os.path.exists(args.infile) and not _is_glob(args.infile):
+        raise UserError(
+            f'{args.infile}: no such file (expected a dataset, a list file '
+            'or a glob pattern such as some_dir/{LABEL}/**)'
+        )
     else:
-        readerfun = reader_directory
-    bench(readerfun, args)
+        bench(reader_directory, args)
 
 
 def entry():

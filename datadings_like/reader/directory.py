@@ -260,20 +260,34 @@ def glob_pattern(pattern, prefix=''):
     return [sample for _, sample in samples]
 
 
-def _not_text(infile):
-    return ValueError(f'{os.fspath(infile)}: not a list file (not UTF-8 text)')
+def _not_text(infile, lineno):
+    return ValueError(
+        f'{os.fspath(infile)}: not a list file (line {lineno} is not UTF-8 text)'
+    )
 
 
 def _split_lines(lines, separator, infile='list file'):
-    try:
-        for line in lines:
-            line = line.rstrip('\r\n')
-            if '\0' in line:  # text files hold no NUL characters
-                raise _not_text(infile)
-            if line:
-                yield line.split(separator)
-    except UnicodeDecodeError:
-        raise _not_text(infile) from None
+    """
+    Yield ``(line number, fields)`` for the non-empty lines of a list file.
+
+    ``lines`` are ``bytes`` (decoded here, one line at a time, so that the
+    line that is not text can be named) or ``str``.
+
+    Raises:
+        ValueError: a line is not UTF-8 text or holds a NUL character
+            (an image or dataset file given by mistake)
+    """
+    for lineno, line in enumerate(lines, 1):
+        if isinstance(line, (bytes, bytearray)):
+            try:
+                line = line.decode('utf-8')
+            except UnicodeDecodeError:
+                raise _not_text(infile, lineno) from None
+        line = line.rstrip('\r\n')
+        if '\0' in line:  # text files hold no NUL characters
+            raise _not_text(infile, lineno)
+        if line:
+            yield lineno, line.split(separator)
 
 
 def _list_sample(fields, path):
@@ -285,12 +299,24 @@ def _list_sample(fields, path):
     return sample
 
 
-def yield_file(infile, prefix='', separator='\n'):
+def _yield_file(infile, prefix, separator):
+    """:py:func:`yield_file`, yielding ``(line number, sample)``."""
+    prefix = os.fspath(prefix) if prefix else ''
+    with open(infile, 'rb') as f:
+        for lineno, fields in _split_lines(f, separator, os.fspath(infile)):
+            path = fields[0]
+            if prefix:
+                path = os.path.join(prefix, path)
+            yield lineno, _list_sample(fields, path)
+
+
+def yield_file(infile, prefix='', separator='\t'):
     """
     Yield samples from a CSV-like list file.
 
     Each line holds the path to a sample file, optionally followed by
-    label and further columns, separated by ``separator``.
+    label and further columns, separated by ``separator``
+    (a tab by default: ``path<TAB>label<TAB>extra...``).
     The path (as written) becomes ``"key"``, the label ``"label"`` (no
     label if the column is missing), further columns
     ``"_additional_info"``.
@@ -300,27 +326,49 @@ def yield_file(infile, prefix='', separator='\n'):
     Parameters:
         infile: path to the list file (UTF-8)
         prefix: prefix (root directory) for relative paths
-        separator: column separator; the default ``'\\n'`` means one
-            column, the path
+        separator: column separator
 
     Returns:
         Iterator of samples
 
     Raises:
         FileNotFoundError: list file does not exist
-        ValueError: the file is not UTF-8 text (e.g. an image or a dataset
-            file given by mistake); the message names the file
+        ValueError: a line is not UTF-8 text (e.g. an image or a dataset
+            file given by mistake); the message names the file and line
     """
-    prefix = os.fspath(prefix) if prefix else ''
-    with open(infile, encoding='utf-8') as f:
-        for fields in _split_lines(f, separator, infile):
-            path = fields[0]
-            if prefix:
-                path = os.path.join(prefix, path)
-            yield _list_sample(fields, path)
+    for _, sample in _yield_file(infile, prefix, separator):
+        yield sample
 
 
-def yield_directory(patterns, separator='\n', root_dir=''):
+def _yield_directory(patterns, separator, root_dir):
+    """
+    :py:func:`yield_directory`, yielding ``(origin, sample)``; origin is
+    ``(list file, line number)`` for samples from list files, else ``None``.
+    """
+    for pattern in _normalize_patterns(patterns):
+        if _is_glob(pattern):
+            samples = glob_pattern(pattern)
+            if not samples:
+                raise FileNotFoundError(f'{pattern}: no file matches this pattern')
+            for sample in samples:
+                yield None, sample
+        elif os.path.isfile(pattern):
+            empty = True
+            for lineno, sample in _yield_file(pattern, root_dir, separator):
+                empty = False
+                yield (pattern, lineno), sample
+            if empty:
+                raise ValueError(f'{pattern}: list file has no entries')
+        elif os.path.isdir(pattern):
+            raise FileNotFoundError(
+                f'{pattern}: is a directory, not a list file or glob pattern; '
+                f'did you mean {os.path.join(pattern, LABEL, "**")}?'
+            )
+        else:
+            raise FileNotFoundError(f'{pattern}: no such list file')
+
+
+def yield_directory(patterns, separator='\t', root_dir=''):
     """
     Yield samples for one or more search patterns.
     Each pattern is either a glob pattern (see :py:func:`glob_pattern`)
@@ -333,7 +381,7 @@ def yield_directory(patterns, separator='\n', root_dir=''):
 
     Parameters:
         patterns: one or more search patterns
-        separator: column separator for list files
+        separator: column separator for list files (a tab by default)
         root_dir: prefix for relative paths in list files
 
     Returns:
@@ -344,26 +392,8 @@ def yield_directory(patterns, separator='\n', root_dir=''):
             does not exist
         ValueError: a list file has no entries or is not UTF-8 text
     """
-    for pattern in _normalize_patterns(patterns):
-        if _is_glob(pattern):
-            samples = glob_pattern(pattern)
-            if not samples:
-                raise FileNotFoundError(f'{pattern}: no file matches this pattern')
-            yield from samples
-        elif os.path.isfile(pattern):
-            empty = True
-            for sample in yield_file(pattern, root_dir, separator):
-                empty = False
-                yield sample
-            if empty:
-                raise ValueError(f'{pattern}: list file has no entries')
-        elif os.path.isdir(pattern):
-            raise FileNotFoundError(
-                f'{pattern}: is a directory, not a list file or glob pattern; '
-                f'did you mean {os.path.join(pattern, LABEL, "**")}?'
-            )
-        else:
-            raise FileNotFoundError(f'{pattern}: no such list file')
+    for _, sample in _yield_directory(patterns, separator, root_dir):
+        yield sample
 
 
 def _read_file(path):
@@ -381,11 +411,11 @@ class DirectoryReader(ListReader):
     - A glob pattern to a filesystem directory.
       Use the special ``{LABEL}`` string to define which directory in the
       path to use as a label.
-    - A path to a CSV-like file (with the given ``separator`` string) where
-      each line contains the path to a sample file.
+    - A path to a CSV-like file (with the given ``separator`` string,
+      a tab by default) where each line contains the path to a sample file.
       Paths can be relative and optionally prefixed with a ``root_dir``.
       A label as well as additional information can be included besides
-      the path in additional columns.
+      the path in additional columns (``path<TAB>label<TAB>extra...``).
       They will be stored as ``"label"`` and ``"_additional_info"``.
 
     Example glob pattern: ``some_dir/{LABEL}/**``
@@ -409,6 +439,8 @@ class DirectoryReader(ListReader):
 
     File contents are read when a sample is returned (``get``, iteration),
     before ``convertfun`` is applied; they are not kept in memory.
+    A listed file that cannot be read raises the ``OSError`` of
+    :py:func:`open` with the list file and line added to its message.
 
     You can further narrow down which files to include with additional
     :py:func:`fnmatch.fnmatch` glob patterns, matched against
@@ -437,13 +469,17 @@ class DirectoryReader(ListReader):
             in-place before they are returned.
         include: Set of inclusion patterns.
         exclude: Set of exclusion patterns.
-        separator: Separator string for file patterns.
+        separator: Separator string for file patterns; a tab by default,
+            as in datadings 3.4.7 (its manual prints ``'\\n'``, which
+            cannot separate columns).
         root_dir: Prefix for relative paths in list files.
 
     Raises:
         FileNotFoundError: a glob pattern matches no file or a list file
             does not exist
-        ValueError: see :py:class:`~datadings_like.reader.list.ListReader`
+        ValueError: a list file is not text or has no entries (the message
+            names file and line); see also
+            :py:class:`~datadings_like.reader.list.ListReader`
     """
 
     def __init__(
@@ -455,15 +491,20 @@ class DirectoryReader(ListReader):
             convertfun: Callable = noop,
             include: Sequence[str] = (),
             exclude: Sequence[str] = (),
-            separator='\n',
+            separator='\t',
             root_dir='',
     ):
         include = [include] if isinstance(include, str) else list(include)
         exclude = [exclude] if isinstance(exclude, str) else list(exclude)
-        samples = [
-            sample for sample in yield_directory(patterns, separator, root_dir)
-            if check_included(sample['path'], include, exclude)
-        ]
+        samples = []
+        # (list file, line) of each sample, to name the line when its
+        # file cannot be read; None for glob matches
+        origins = []
+        for origin, sample in _yield_directory(patterns, separator, root_dir):
+            if check_included(sample['path'], include, exclude):
+                samples.append(sample)
+                origins.append(origin)
+        self._origins = origins
         super().__init__(
             samples,
             labels=labels,
@@ -472,6 +513,16 @@ class DirectoryReader(ListReader):
             convertfun=convertfun,
         )
 
-    def _load(self, sample):
-        sample['data'] = _read_file(sample['path'])
+    def _load(self, sample, index):
+        try:
+            sample['data'] = _read_file(sample['path'])
+        except OSError as exc:
+            origin = self._origins[index]
+            if origin is None or exc.errno is None:
+                raise
+            listfile, lineno = origin
+            raise type(exc)(
+                exc.errno, f'{exc.strerror} (listed in {listfile}, line {lineno})',
+                exc.filename,
+            ) from None
         return sample

@@ -269,14 +269,14 @@ class ListReader(Reader):
 
     # ---------------------------------------------------------------- access
 
-    def _load(self, sample):
-        """Hook for subclasses: add data to the sample copy before
-        ``convertfun`` sees it."""
+    def _load(self, sample, index):
+        """Hook for subclasses: add data to the copy of sample ``index``
+        before ``convertfun`` sees it."""
         return sample
 
     def _get(self, index, yield_key, raw):
         stored = self._samples[index]
-        sample = _call(self._convertfun, self._load(dict(stored)))
+        sample = _call(self._convertfun, self._load(dict(stored), index))
         if raw:
             sample = packb(sample)
         if yield_key:

@@ -12,7 +12,6 @@ from .directory import _Pattern
 from .directory import _is_glob
 from .directory import _list_sample
 from .directory import _normalize_patterns
-from .directory import _path_key
 from .directory import _split_lines
 from .directory import check_included
 from .list import ListReader
@@ -50,7 +49,8 @@ def glob_pattern(infos, pattern):
     Returns:
         List of samples (dicts with ``"key"``, ``"label"`` if the pattern
         has ``{LABEL}``, ``"path"`` (the member name) and empty
-        ``"_additional_info"``), natsorted by member name.
+        ``"_additional_info"``) in the order of ``infos``, i.e. the
+        archive's own member order, as in datadings 3.4.7.
     """
     compiled = _Pattern(os.fspath(pattern).replace(os.sep, '/'))
     if not compiled.components:
@@ -75,17 +75,17 @@ def glob_pattern(infos, pattern):
             sample['label'] = label
         sample['path'] = name
         sample['_additional_info'] = []
-        samples.append((_path_key(name), sample))
-    samples.sort(key=lambda t: t[0])
-    return [sample for _, sample in samples]
+        samples.append(sample)
+    return samples
 
 
 def _read_list_file(zipfile_, pattern, names):
+    """Lines (bytes) of a list file, a member of the ZIP file or on disk."""
     if pattern in names:
-        return zipfile_.read(pattern).decode('utf-8').split('\n')
+        return zipfile_.read(pattern).splitlines(keepends=True)
     if os.path.isfile(pattern):
-        with open(pattern, encoding='utf-8') as f:
-            return f.read().split('\n')
+        with open(pattern, 'rb') as f:
+            return f.readlines()
     raise FileNotFoundError(
         f'{pattern}: not a glob pattern, and neither a member of '
         f'{zipfile_.filename} nor a list file'
@@ -104,6 +104,9 @@ def yield_zipfile(zipfile_, patterns, separator='\t'):
     Each line of a list file holds a member name, optionally followed by
     label and further columns, separated by ``separator``
     (see :py:func:`datadings_like.reader.directory.yield_file`).
+    Glob matches come in the archive's member order
+    (:py:meth:`zipfile.ZipFile.infolist`), list files keep their order,
+    patterns are used in the given order.
 
     Parameters:
         zipfile_: open :py:class:`zipfile.ZipFile`
@@ -116,7 +119,8 @@ def yield_zipfile(zipfile_, patterns, separator='\t'):
     Raises:
         FileNotFoundError: a glob pattern matches no member, a list file
             does not exist, or it names a file that is not in the ZIP file
-        ValueError: a list file has no entries
+            (the message names the line)
+        ValueError: a list file has no entries or is not UTF-8 text
     """
     infos = [info for info in zipfile_.infolist() if not info.is_dir()]
     names = None
@@ -132,11 +136,13 @@ def yield_zipfile(zipfile_, patterns, separator='\t'):
         if names is None:
             names = {info.filename for info in infos}
         empty = True
-        for fields in _split_lines(_read_list_file(zipfile_, pattern, names), separator):
+        lines = _read_list_file(zipfile_, pattern, names)
+        for lineno, fields in _split_lines(lines, separator, pattern):
             path = fields[0]
             if path not in names:
                 raise FileNotFoundError(
-                    f'{pattern}: lists {path!r}, which is not a file in {zipfile_.filename}'
+                    f'{pattern}, line {lineno}: lists {path!r}, which is not a '
+                    f'file in {zipfile_.filename}'
                 )
             empty = False
             yield _list_sample(fields, path)
@@ -157,6 +163,11 @@ class ZipFileReader(ListReader):
     Search patterns are matched against member names, e.g.,
     ``{LABEL}/**`` (the default) uses the top-level directories of the ZIP
     file as labels and the member names as keys.
+    Samples come in the archive's own member order
+    (:py:meth:`zipfile.ZipFile.infolist`), as in datadings 3.4.7, not
+    sorted by name like the matches of a
+    :py:class:`~datadings_like.reader.directory.DirectoryReader`;
+    ``get``, ``find_index``, ``iter`` and ``seek`` use this order.
     A pattern without wildcards or ``{LABEL}`` names a list file, read from
     the ZIP file if it is a member, else from the filesystem; it lists
     member names (see :py:func:`yield_zipfile`).
@@ -183,7 +194,7 @@ class ZipFileReader(ListReader):
             in-place before they are returned.
         include: Set of inclusion patterns.
         exclude: Set of exclusion patterns.
-        separator: Separator string for file patterns.
+        separator: Separator string for file patterns (a tab by default).
 
     Raises:
         FileNotFoundError: the ZIP file does not exist, a glob pattern
@@ -271,6 +282,6 @@ class ZipFileReader(ListReader):
     def __setstate__(self, state):
         self.__dict__.update(state)
 
-    def _load(self, sample):
+    def _load(self, sample, index):
         sample['data'] = self._zip.read(sample['path'])
         return sample

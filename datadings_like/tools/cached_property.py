@@ -5,5 +5,9 @@ This is :py:func:`functools.cached_property`, kept here because the
 datadings API has this module.
 """
 from functools import cached_property
+from typing import TypeVar
 
-__all__ = ('cached_property',)
+__all__ = ('T', 'cached_property')
+
+#: Type of the cached value, as in the datadings API.
+T = TypeVar('T')

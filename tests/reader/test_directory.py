@@ -195,18 +195,51 @@ def test_list_file_separator_root_dir(tree, tmp_path):
     assert reader.labels == ['cat', 'dog']
 
 
-def test_list_file_default_separator_is_whole_line(tree, tmp_path, monkeypatch):
-    name = tree / 'with\ttab and;semicolon'
+def test_list_file_default_separator_is_tab(tree, tmp_path, monkeypatch):
+    # as datadings 3.4.7: path<TAB>label<TAB>extra...; other characters
+    # (spaces, semicolons) are part of the path
+    name = tree / 'with space and;semicolon'
     name.write_bytes(b'odd name')
     listfile = tmp_path / 'files.txt'
-    listfile.write_text(f'{name.name}\nb/b1.jpg\n')
+    listfile.write_text(f'{name.name}\tx\nb/b1.jpg\ty\tmore\tcolumns\na/a1\n')
     monkeypatch.chdir(tree)
-    reader = DirectoryReader(str(listfile))
+    reader = DirectoryReader(str(listfile), labels=['x', 'y'])
     assert list(reader) == [
-        {'key': name.name, 'path': name.name, '_additional_info': [], 'data': b'odd name'},
-        {'key': 'b/b1.jpg', 'path': 'b/b1.jpg', '_additional_info': [],
+        {'key': name.name, 'label': 0, 'path': name.name, '_additional_info': [],
+         '_label': 'x', 'data': b'odd name'},
+        {'key': 'b/b1.jpg', 'label': 1, 'path': 'b/b1.jpg',
+         '_additional_info': ['more', 'columns'], '_label': 'y',
          'data': b'content of b1'},
+        {'key': 'a/a1', 'path': 'a/a1', '_additional_info': [], 'data': b'content of a1'},
     ]
+    assert [s['key'] for s in yield_file(listfile)] == [name.name, 'b/b1.jpg', 'a/a1']
+    assert [s.get('label') for s in yield_directory(str(listfile))] == ['x', 'y', None]
+
+
+def test_list_file_default_separator_matches_datadings():
+    import inspect
+    for fun in (DirectoryReader.__init__, yield_file, yield_directory):
+        assert inspect.signature(fun).parameters['separator'].default == '\t'
+
+
+def test_unreadable_listed_file_names_list_line(tree, tmp_path):
+    listfile = tmp_path / 'files.txt'
+    listfile.write_text('a/a1\tcat\n\nb/missing.jpg\tdog\nb\tdog\n')
+    reader = DirectoryReader(listfile, root_dir=tree)
+    assert reader[0]['data'] == b'content of a1'
+    with pytest.raises(FileNotFoundError) as info:
+        reader.get(1)
+    assert info.value.errno is not None
+    assert info.value.filename == str(tree / 'b' / 'missing.jpg')
+    assert f'listed in {listfile}, line 3' in str(info.value)
+    with pytest.raises(IsADirectoryError, match='line 4'):
+        reader.get(2)
+    # glob matches keep the plain error
+    reader = DirectoryReader(f'{tree}/{{LABEL}}/*.jpg')
+    os.remove(tree / 'b' / 'b1.jpg')
+    with pytest.raises(FileNotFoundError) as info:
+        reader.get(reader.find_index('b/b1.jpg'))
+    assert 'listed in' not in str(info.value)
 
 
 def test_list_file_with_glob_and_include(tree, tmp_path):
@@ -363,18 +396,49 @@ def test_yield_file_and_yield_directory(tree, tmp_path):
     assert samples[0]['path'] == str(tree / 'a' / 'a1')
 
 
-@pytest.mark.parametrize('content', [
-    b'\xff\xd8\xff\xe0\x00\x10JFIF\x00',  # a JPEG
-    b'good/line.jpg\n\x83\xa3key\xa1a',   # text first, then binary
-    b'a.jpg\x00\x00\x01\n',               # decodes, but text has no NUL
+@pytest.mark.parametrize('content, line', [
+    (b'\xff\xd8\xff\xe0\x00\x10JFIF\x00', 1),  # a JPEG
+    (b'good/line.jpg\n\x83\xa3key\xa1a', 2),   # text first, then binary
+    (b'a.jpg\n\nb.jpg\x00\x00\x01\n', 3),      # decodes, but text has no NUL
 ])
-def test_binary_file_is_not_a_list_file(tmp_path, content):
+def test_binary_file_is_not_a_list_file(tmp_path, content, line):
     path = tmp_path / 'some.jpg'
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=r'some\.jpg: not a list file \(not UTF-8 text\)') as info:
+    message = rf'some\.jpg: not a list file \(line {line} is not UTF-8 text\)'
+    with pytest.raises(ValueError, match=message) as info:
         list(yield_file(path))
     assert not isinstance(info.value, UnicodeDecodeError)
-    with pytest.raises(ValueError, match='not a list file'):
+    with pytest.raises(ValueError, match=message):
         list(yield_directory([str(path)]))
-    with pytest.raises(ValueError, match='some.jpg: not a list file'):
+    with pytest.raises(ValueError, match=message):
         DirectoryReader([str(path)])
+
+
+REFERENCE = os.environ.get('DATADINGS_REFERENCE_PYTHON')
+
+LIST_SCRIPT = '''
+import json, sys
+from {package}.reader import DirectoryReader
+r = DirectoryReader([sys.argv[1]])
+print(json.dumps([dict(s, data=s['data'].decode()) for s in r]))
+'''
+
+
+@pytest.mark.skipif(not REFERENCE, reason='set DATADINGS_REFERENCE_PYTHON to a python with datadings==3.4.7')
+def test_list_file_parity_with_datadings(tree, tmp_path):
+    import json
+    import subprocess
+    import sys
+    listfile = tmp_path / 'files.txt'
+    listfile.write_text(f'{tree}/b/b10.jpg\tb\tinfo\tmore\n{tree}/a/a1\ta\n'
+                        f'{tree}/2/y.jpg\t2\n')
+
+    def run(python, package):
+        proc = subprocess.run([python, '-c', LIST_SCRIPT.format(package=package), str(listfile)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    ref = run(REFERENCE, 'datadings')
+    assert [s['_additional_info'] for s in ref] == [['info', 'more'], [], []]
+    assert run(sys.executable, 'datadings_like') == ref

@@ -1,7 +1,10 @@
 """Tests for datadings_like.reader.zipfile."""
 import copy
+import json
 import os
 import pickle
+import subprocess
+import textwrap
 import zipfile
 
 import pytest
@@ -55,7 +58,8 @@ def test_default_pattern_label_level(zpath):
         'key': 'a/a1', 'label': 0, 'path': 'a/a1', '_additional_info': [],
         '_label': 'a', 'data': b'content of a1',
     }
-    assert keys(reader) == ['a/a1', 'a/a2', 'a/sub/s1.png', 'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    # the archive's member order
+    assert keys(reader) == ['a/a1', 'a/a2', 'a/sub/s1.png', 'b/b1.jpg', 'b/b10.jpg', 'b/b2.jpg']
     reader = ZipFileReader(zpath)
     # natsorted labels, top level file and hidden file are not matched
     assert reader.labels == ['2', '10', 'a', 'b', 'lists', 'train']
@@ -68,9 +72,9 @@ def test_default_pattern_label_level(zpath):
 
 def test_patterns_like_directory_reader(zpath):
     reader = ZipFileReader(zpath, '{LABEL}/*.jpg')
-    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'b/b1.jpg', 'b/b2.jpg', 'b/b10.jpg']
+    assert keys(reader) == ['b/b1.jpg', 'b/b10.jpg', 'b/b2.jpg', '10/x.jpg', '2/y.jpg']
     reader = ZipFileReader(zpath, ['train/{LABEL}/*', 'b/b{LABEL}.jpg'])
-    assert keys(reader) == ['cat/c1.jpg', 'dog/d1.jpg', 'b1.jpg', 'b2.jpg', 'b10.jpg']
+    assert keys(reader) == ['cat/c1.jpg', 'dog/d1.jpg', 'b1.jpg', 'b10.jpg', 'b2.jpg']
     assert reader.labels == ['1', '2', '10', 'cat', 'dog']
     assert reader[0]['path'] == 'train/cat/c1.jpg'
     reader = ZipFileReader(zpath, '**/*.png')
@@ -82,7 +86,7 @@ def test_patterns_like_directory_reader(zpath):
 
 def test_include_exclude(zpath):
     reader = ZipFileReader(zpath, include=['*.jpg'], exclude=['train/*', '*/b1*'])
-    assert keys(reader) == ['2/y.jpg', '10/x.jpg', 'b/b2.jpg']
+    assert keys(reader) == ['b/b2.jpg', '10/x.jpg', '2/y.jpg']
     assert reader.labels == ['2', '10', 'b']
 
 
@@ -124,15 +128,15 @@ def test_initfun_convertfun(zpath):
 def test_access_methods_and_raw(zpath):
     with ZipFileReader(zpath, '{LABEL}/*.jpg') as reader:
         assert len(reader) == 5
-        assert reader.find_index('b/b2.jpg') == 3
-        assert reader.find_key(-1) == 'b/b10.jpg'
+        assert reader.find_index('b/b2.jpg') == 2
+        assert reader.find_key(-1) == '2/y.jpg'
         assert 'b/b1.jpg' in reader and 'x' not in reader
         key, raw = reader.get(1, yield_key=True, raw=True)
-        assert key == '10/x.jpg'
+        assert key == 'b/b10.jpg'
         assert unpackb(raw) == reader[1]
-        assert [s['key'] for s in reader.slice(2, 4)] == ['b/b1.jpg', 'b/b2.jpg']
+        assert [s['key'] for s in reader.slice(2, 4)] == ['b/b2.jpg', '10/x.jpg']
         reader.seek_key('b/b2.jpg')
-        assert [s['data'] for s in reader] == [b'content of b2', b'content of b10']
+        assert [s['data'] for s in reader] == [b'content of b2', b'content of x', b'content of y']
         assert [unpackb(r) for r in reader.rawiter()] == list(reader)
 
 
@@ -154,7 +158,7 @@ def test_one_open_zipfile_closed_on_exit(zpath):
     assert zf.fp is None
     assert reader._zf is None
     # reopened on demand
-    assert reader.get(0)['data'] == b'content of y'
+    assert reader.get(0)['data'] == b'content of a1'
     reader.close()
 
 
@@ -181,7 +185,7 @@ def test_reopens_after_fork(zpath):
     if pid == 0:  # child
         try:
             os.close(r)
-            ok = reader.get(4)['data'] == b'content of b10' and reader._zf is not parent_zf
+            ok = reader.get(4)['data'] == b'content of y' and reader._zf is not parent_zf
             os.write(w, b'1' if ok else b'0')
         finally:
             os._exit(0)
@@ -191,7 +195,7 @@ def test_reopens_after_fork(zpath):
     os.waitpid(pid, 0)
     assert result == b'1'
     assert reader._zf is parent_zf
-    assert reader.get(0)['data'] == b'content of y'
+    assert reader.get(0)['data'] == b'content of b1'
     reader.close()
 
 
@@ -203,6 +207,111 @@ def test_write_and_read_back(zpath, tmp_path):
         expected = list(reader)
     with MsgpackReader(out) as written:
         assert list(written) == expected
+
+
+# ------------------------------------------------------------------- order
+
+# written in this order, which is not name order
+UNSORTED = ['label_1/sample_0.txt', 'label_0/sample_1.txt', 'label_0/sample_10.txt',
+            'label_0/sample_2.txt', 'label_1/sub/s.txt']
+
+
+@pytest.fixture
+def unsorted_zip(tmp_path):
+    path = tmp_path / 'unsorted.zip'
+    with zipfile.ZipFile(path, 'w') as zf:
+        for name in UNSORTED:
+            zf.writestr(name, name.encode())
+        zf.writestr('label_1/dir/', b'')
+    return path
+
+
+def test_archive_member_order(unsorted_zip):
+    with ZipFileReader(unsorted_zip) as reader:
+        assert keys(reader) == UNSORTED
+        assert reader.find_index('label_1/sample_0.txt') == 0
+        assert reader.find_index('label_0/sample_2.txt') == 3
+        assert reader.find_key(1) == 'label_0/sample_1.txt'
+        assert reader.get(2)['data'] == b'label_0/sample_10.txt'
+        assert [s['key'] for s in reader.iter(1, 3)] == UNSORTED[1:3]
+        reader.seek(3)
+        assert keys(reader) == UNSORTED[3:]
+        reader.seek_key('label_0/sample_1.txt')
+        assert reader.next()['key'] == 'label_0/sample_1.txt'
+        # labels are still natsorted
+        assert reader.labels == ['label_0', 'label_1']
+        assert [s['label'] for s in reader.iter(0)] == [1, 0, 0, 0, 1]
+
+
+def test_glob_pattern_keeps_infolist_order(unsorted_zip):
+    with zipfile.ZipFile(unsorted_zip) as zf:
+        infos = zf.infolist()
+    assert [s['path'] for s in glob_pattern(infos, '{LABEL}/**')] == UNSORTED
+    assert [s['path'] for s in glob_pattern(infos[::-1], '{LABEL}/**')] == UNSORTED[::-1]
+
+
+REFERENCE = os.environ.get('DATADINGS_REFERENCE_PYTHON')
+
+PARITY_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from {package}.reader import ZipFileReader
+    out = {{}}
+    # datadings 3.4.7 needs a label for every sample: no pattern without {{LABEL}}
+    for pattern in ('{{LABEL}}/**', 'label_1/{{LABEL}}/**', sys.argv[2]):
+        r = ZipFileReader(sys.argv[1], [pattern])
+        out[pattern] = {{
+            'keys': [s['key'] for s in r],
+            'labels': [s.get('label') for s in r.iter(0)],
+            'find': {{k: r.find_index(k) for k in [s['key'] for s in r.iter(0)]}},
+            'iter': [s['key'] for s in r.iter(1, 3)],
+        }}
+        r.seek(1)
+        out[pattern]['seek'] = [s['key'] for s in r]
+    print(json.dumps(out))
+''')
+
+
+@pytest.mark.skipif(not REFERENCE, reason='set DATADINGS_REFERENCE_PYTHON to a python with datadings==3.4.7')
+def test_order_parity_with_datadings(unsorted_zip, tmp_path):
+    listfile = tmp_path / 'list.tsv'
+    listfile.write_text('label_0/sample_2.txt\tb\tx\nlabel_1/sample_0.txt\ta\n'
+                        'label_0/sample_10.txt\tb\n')
+    with zipfile.ZipFile(unsorted_zip, 'a') as zf:
+        zf.writestr('label_1/sub/a.txt', b'a')  # after s.txt
+
+    def run(python, package):
+        proc = subprocess.run(
+            [python, '-c', PARITY_SCRIPT.format(package=package), str(unsorted_zip),
+             str(listfile)],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    import sys
+    ref = run(REFERENCE, 'datadings')
+    ours = run(sys.executable, 'datadings_like')
+    assert ref['{LABEL}/**']['keys'] == UNSORTED + ['label_1/sub/a.txt']
+    assert ref['{LABEL}/**']['find']['label_1/sample_0.txt'] == 0
+    assert ref['label_1/{LABEL}/**']['keys'] == ['sub/s.txt', 'sub/a.txt']
+    assert ours == ref
+
+
+def test_list_file_lines_named(zpath, tmp_path):
+    listfile = tmp_path / 'list.tsv'
+    listfile.write_text('2/y.jpg\t2\n\nnot/there\t0\n')
+    with pytest.raises(FileNotFoundError, match=r'list\.tsv, line 3: lists \'not/there\''):
+        ZipFileReader(zpath, listfile)
+    listfile.write_bytes(b'2/y.jpg\t2\n\x83\xa3key\n')
+    with pytest.raises(ValueError, match=r'list\.tsv: not a list file \(line 2 is not UTF-8'):
+        ZipFileReader(zpath, listfile)
+    # a member that is not text
+    bad = tmp_path / 'bad.zip'
+    with zipfile.ZipFile(bad, 'w') as zf:
+        zf.writestr('x.jpg', b'x')
+        zf.writestr('list.bin', b'x.jpg\n\xff\xd8\xff')
+    with pytest.raises(ValueError, match=r'list\.bin: not a list file \(line 2'):
+        ZipFileReader(bad, 'list.bin')
 
 
 # ------------------------------------------------------------------ errors
