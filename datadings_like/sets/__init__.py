@@ -17,6 +17,26 @@ Datasets:
   ``path,label``).
 - ``CIFAR10``, ``CIFAR100``: CIFAR-10 and CIFAR-100 (downloaded).
 - ``ILSVRC2012``: the ImageNet 2012 challenge (registration required).
+- ``InriaBuildings``: Inria aerial images with building labels, val and
+  test in 384x384 tiles (registration required).
+- ``Vaihingen``: ISPRS Vaihingen orthophotos with labels and DSM, val in
+  384x384 tiles (on request).
+- ``RIT18``: RIT-18 six-band drone images with 18 classes, val in 384x384
+  tiles (downloaded).
+- ``VOC2012``: Pascal VOC 2012 semantic segmentation (downloaded).
+- ``CAMVID``: CamVid road scenes, 11 classes (downloaded).
+- ``Cityscapes``: urban scenes with fine labels and disparity maps
+  (registration required).
+- ``ADE20k``: ADE20K scene parsing, 16-bit class maps and parts maps of
+  about 3000 classes, scene labels (downloaded).
+- ``Places2017``: Places Challenge 2017 scene parsing (150 classes) with
+  instance images and boundary contours (downloaded).
+- ``SALICON2015``, ``SALICON2017``: SALICON mouse tracking on MS COCO
+  images, timestamped positions and fixations per observer (downloaded).
+- ``FIGRIMFixation``: FIGRIM eye fixations on SUN scenes, target and
+  filler sets, one experiment per observer and presentation (downloaded).
+- ``ANP460``: images of adjective-noun pairs with gaze, answers and
+  delays of the observers (not public).
 
 Type functions that create samples (:py:mod:`datadings_like.sets.types`),
 e.g. :py:func:`ImageClassificationData`, can be imported from here.
