@@ -37,6 +37,9 @@ Datasets:
   filler sets, one experiment per observer and presentation (downloaded).
 - ``ANP460``: images of adjective-noun pairs with gaze, answers and
   delays of the observers (not public).
+- ``Coutrot1``: Coutrot database 1, video frames with the eye positions
+  of the observers carried along by optical flow; not shuffled (eye data
+  downloaded, videos a manual download; needs OpenCV).
 
 Type functions that create samples (:py:mod:`datadings_like.sets.types`),
 e.g. :py:func:`ImageClassificationData`, can be imported from here.
