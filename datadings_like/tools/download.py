@@ -24,9 +24,14 @@ library only (``urllib``):
 - the file is written as ``NAME.part`` next to its final name; an
   interrupted download resumes from there with an HTTP ``Range`` request
   (servers that ignore ``Range`` are handled: the download restarts);
-- network errors and timeouts are retried (:py:data:`RETRIES` times, with
-  :py:data:`TIMEOUT` seconds per connect/read); an attempt that made
-  progress does not count as a failure;
+- failures that may pass are retried (:py:data:`RETRIES` times, with
+  :py:data:`TIMEOUT` seconds per connect/read): timeouts, connections
+  that were reset or closed early, HTTP 408, 425, 429 and 5xx (except 501
+  and 505); an attempt that made progress does not count as a failure.
+  Failures that retrying cannot fix stop at once with a message naming
+  the host: a host name that cannot be resolved (DNS), a refused
+  connection, an unreachable network, a TLS certificate that cannot be
+  verified, other HTTP errors (404, 403, ...), a missing ``file://`` file;
 - the MD5 hash is checked *before* the file gets its final name: a
   mismatch is an error (exit status 1 in the shell tools) and the bad file
   is removed, so nothing stays under the final name;
@@ -42,16 +47,21 @@ Proxies are taken from the usual ``http_proxy``/``https_proxy``/``no_proxy``
 environment variables.
 """
 from pathlib import Path
+import errno
+import ftplib
 import hashlib
 import http.client
 import os
 import re
+import socket
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from . import DOWNLOAD_BAR
 from . import hash_md5hex
 from . import make_printer
 from .cli import UserError
@@ -88,7 +98,7 @@ _USER_AGENT = 'datadings_like (python urllib)'
 # HTTP status codes worth trying again
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r'bytes\s+(\d+)-(\d+)/(\d+|\*)', re.IGNORECASE)
-_BAR = '{desc} {n_fmt}/{total_fmt} {percentage:3.0f}% {elapsed}<{remaining}, {rate_fmt}'
+_BAR = DOWNLOAD_BAR
 _BAR_UNKNOWN = '{desc} {n_fmt} {elapsed}, {rate_fmt}'
 
 
@@ -103,6 +113,14 @@ class VerificationError(UserError):
 
 class _Retry(Exception):
     """Internal: this attempt failed, but another one may succeed."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Fatal(Exception):
+    """Internal: this attempt failed, and another one would fail too."""
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -145,6 +163,62 @@ def _hash_file(path, md5):
             md5.update(chunk)
 
 
+# connection failures that a later attempt may not see (resets, timeouts)
+_TRANSIENT = (TimeoutError, socket.timeout, ConnectionResetError, ConnectionAbortedError,
+              BrokenPipeError, http.client.IncompleteRead, ssl.SSLEOFError,
+              ssl.SSLZeroReturnError, EOFError, ftplib.error_temp)
+# errno values of connection attempts that a retry will not fix soon
+_HOPELESS_ERRNO = {
+    errno.ECONNREFUSED: 'connection refused (no server is listening there)',
+    errno.ENETUNREACH: 'network is unreachable (are you offline?)',
+    errno.EHOSTUNREACH: 'no route to host',
+}
+
+
+def _host_of(request):
+    """The host a request connected to (its proxy, if it went through one),
+    for messages; None for ``file://`` URLs."""
+    if not request.host:
+        return None
+    # an https request through a proxy tunnels: its selector stays the path
+    proxy = request.has_proxy() or bool(getattr(request, '_tunnel_host', None))
+    return ('proxy ' if proxy else '') + f'host {request.host}'
+
+
+def _failure(exc, request):
+    """
+    Classify an exception of opening a URL: :py:class:`_Retry` if another
+    attempt may succeed, else :py:class:`_Fatal`; both name the host.
+    """
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    where = _host_of(request)
+    if isinstance(reason, socket.gaierror):
+        text = reason.strerror or str(reason)
+        return _Fatal(f'cannot resolve {where or "the host name"} ({text}); check the '
+                      'address and the network connection, or set '
+                      f'{MIRROR_VARIABLE} to a mirror you can reach')
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        text = reason.verify_message or reason.reason or str(reason)
+        return _Fatal(f'the TLS certificate of {where} cannot be verified ({text})')
+    if isinstance(reason, BaseException):
+        text = f'{where}: {_describe(reason)}' if where else _describe(reason)
+    else:
+        text = str(reason)  # about the URL, e.g. "unknown url type"
+    if isinstance(reason, _TRANSIENT):
+        return _Retry(text)
+    if isinstance(reason, OSError) and reason.errno in _HOPELESS_ERRNO:
+        return _Fatal(f'{where}: {_HOPELESS_ERRNO[reason.errno]}' if where else text)
+    return _Fatal(text)
+
+
+def _describe(exc):
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return 'timed out'
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f': {exc.filename}' if exc.filename else '')
+    return str(exc) or type(exc).__name__
+
+
 def _open(url, start, timeout):
     headers = {'User-Agent': _USER_AGENT, 'Accept-Encoding': 'identity'}
     if start:
@@ -156,13 +230,13 @@ def _open(url, start, timeout):
         exc.close()
         if exc.code == 416:
             raise
-        if exc.code in _RETRY_STATUS:
+        if exc.code in _RETRY_STATUS or (500 <= exc.code < 600 and exc.code not in (501, 505)):
             raise _Retry(f'HTTP {exc.code} {exc.reason}') from None
-        raise DownloadError(f'{url}: HTTP {exc.code} {exc.reason}') from None
-    except urllib.error.URLError as exc:
-        raise _Retry(str(exc.reason)) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _Retry(str(exc) or type(exc).__name__) from None
+        raise _Fatal(f'HTTP {exc.code} {exc.reason}') from None
+    except (OSError, http.client.HTTPException, EOFError) as exc:
+        # URLError is an OSError; HTTPException: a broken response
+        failure = _failure(exc, request)
+        raise failure from None
 
 
 def _response_range(response, start):
@@ -271,9 +345,12 @@ def download(url, path, md5=None, quiet=False, retries=None, timeout=None,
              chunk_size=_CHUNK):
     """
     Download ``url`` to ``path`` (via ``path.part``), resuming a partial
-    download and retrying on network errors. If ``md5`` is given, the file
-    is checked before it gets its final name; a mismatch removes it and
-    raises :py:class:`DownloadError`.
+    download and retrying failures that may pass (timeouts, connection
+    resets, HTTP 408, 425, 429, 5xx); failures that a retry cannot fix
+    (an unknown host name, a refused connection, a TLS certificate that
+    cannot be verified, other HTTP errors) fail at once. If ``md5`` is
+    given, the file is checked before it gets its final name; a mismatch
+    removes it and raises :py:class:`DownloadError`.
 
     The mirror variable is *not* applied here; see :py:func:`mirror_url`.
 
@@ -290,7 +367,8 @@ def download(url, path, md5=None, quiet=False, retries=None, timeout=None,
         ``path`` as :py:class:`pathlib.Path`
 
     Raises:
-        DownloadError: the download failed or the MD5 hash is wrong
+        DownloadError: the download failed (the message names the host and
+            what happened) or the MD5 hash is wrong
     """
     path = Path(path)
     retries = RETRIES if retries is None else retries
@@ -312,6 +390,11 @@ def download(url, path, md5=None, quiet=False, retries=None, timeout=None,
         state['complete_guess'] = False
         try:
             _attempt(url, part, md5, state, timeout, chunk_size, quiet, desc)
+        except _Fatal as exc:
+            where = f'; what was downloaded is kept in {part}' \
+                if part.exists() and part.stat().st_size else ''
+            raise DownloadError(f'could not download {path.name} from {url}: '
+                                f'{exc.reason}{where}') from None
         except _Retry as exc:
             if state['progress']:
                 failures = 0
@@ -464,8 +547,9 @@ def check_registration(files, indir):
     Make sure files that cannot be downloaded (no ``url``) are present.
 
     Raises:
-        UserError: listing each missing file, where to get it (its ``help``
-            or ``source`` entry) and where to put it
+        UserError: listing each missing file, why it is not downloaded (its
+            ``reason`` entry, default "registration required"), where to get
+            it (its ``help`` or ``source`` entry) and where to put it
     """
     missing = []
     for meta in files.values():
@@ -476,9 +560,10 @@ def check_registration(files, indir):
             continue
         where = meta.get('help') or meta.get('source') or \
             "the dataset's website (see the writer's help, -h)"
+        reason = meta.get('reason') or 'registration required'
         missing.append(
             f'{path.name} is needed, but cannot be downloaded automatically '
-            f'(registration required): get it from {where} and put it at '
+            f'({reason}): get it from {where} and put it at '
             f'{path.absolute()}'
         )
     if missing:
