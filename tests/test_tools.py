@@ -619,3 +619,21 @@ def test_tiff_to_nd_array(tmp_path):
     assert arr.shape == (3, 4, 5) and arr.dtype == np.uint8
     assert arr[:, 0, 0].tolist() == [10, 20, 30]
     assert tiff_to_nd_array(path, type=np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize('reader', ['tifffile', 'pillow'])
+def test_tiff_to_nd_array_puts_bands_first_like_gdal(tmp_path, monkeypatch, reader):
+    import sys
+    from PIL import Image
+    from datadings_like.tools import tiff_to_nd_array
+    if reader == 'pillow':
+        monkeypatch.setitem(sys.modules, 'tifffile', None)
+    else:
+        pytest.importorskip('tifffile')
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 20, 30
+    path = tmp_path / 'rgb.tif'
+    Image.fromarray(rgb).save(path)
+    arr = tiff_to_nd_array(path)
+    assert arr.shape == (3, 4, 5)
+    assert arr[:, 2, 3].tolist() == [10, 20, 30]

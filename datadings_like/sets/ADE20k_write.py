@@ -30,7 +30,6 @@ See also:
 
 """
 import io
-import json
 import os
 import posixpath
 
@@ -39,6 +38,7 @@ import numpy as np
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
+from .tools import load_mat
 from .types import ADE20kData
 
 __doc__ += document_keys(ADE20kData)
@@ -54,7 +54,6 @@ __all__ = (
     'load_index',
     'main',
     'segmentation_map',
-    'write_json',
     'write_set',
     'write_sets',
     'yield_images',
@@ -87,19 +86,6 @@ BATCH = 8
 
 
 # ------------------------------------------------------------------ index
-
-def _loadmat(data, where):
-    from ..tools.extras import MissingExtraError
-    try:
-        from ..tools.matlab import MatFileError
-        from ..tools.matlab import loadmat
-    except MissingExtraError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        return loadmat(data)
-    except MatFileError as exc:
-        raise UserError(f'{where}: {exc}') from None
-
 
 def _cells_to_list(cells):
     """MATLAB cell array (object array) -> list: strings as str ('' for an
@@ -135,10 +121,10 @@ def load_index(imagezip, *keys):
     Raises:
         UserError: the index is missing or damaged, or lacks a field
     """
-    from .segmentation import read_member
+    from .tools import read_member
 
     where = f'{imagezip.filename}: {INDEX_MEMBER}'
-    mat = _loadmat(read_member(imagezip, INDEX_MEMBER), where)
+    mat = load_mat(read_member(imagezip, INDEX_MEMBER), where)
     index = mat.get('index')
     if not isinstance(index, np.ndarray) or index.dtype.names is None or index.size != 1:
         raise UserError(f'{where}: no struct "index"; is this the ADE20K 2016 release?')
@@ -360,7 +346,7 @@ def make_sample(item):
 
 
 def _read_items(imagezip, triples, scenelabels):
-    from .segmentation import read_member
+    from .tools import read_member
     archive = imagezip.filename
     for image, seg, parts in triples:
         key = posixpath.basename(image)
@@ -413,7 +399,7 @@ def write_set(imagezip, outdir, split, scenelabels, args):
 
 def write_sets(files, outdir, args):
     """Write ``training.msgpack`` and ``validation.msgpack``."""
-    from .segmentation import open_zip
+    from .tools import open_zip
     from .tools import write_splits
 
     with open_zip(files['all']['path']) as imagezip:
@@ -425,7 +411,7 @@ def write_sets(files, outdir, args):
 # ------------------------------------------------------------- statistics
 
 def _training_maps(imagezip):
-    from .segmentation import read_member
+    from .tools import read_member
     archive = imagezip.filename
     for _, seg, parts in split_images(imagezip, 'training'):
         for name in parts + [seg]:
@@ -451,7 +437,7 @@ def calculate_weights(files, outdir, args=None):
     """
     from ..tools import yield_threaded
     from .segmentation import count_classes
-    from .segmentation import open_zip
+    from .tools import open_zip
     from .segmentation import write_statistics
 
     quiet = bool(getattr(args, 'quiet', False))
@@ -465,17 +451,6 @@ def calculate_weights(files, outdir, args=None):
     return stats
 
 
-def write_json(path, obj, overwrite=False):
-    """
-    Write ``obj`` as JSON to ``path``, atomically (a failed run leaves no
-    partial file). An existing file is replaced if ``overwrite``;
-    otherwise the user is asked on a terminal (:py:class:`FileExistsError`
-    without one, or if declined).
-    """
-    from .segmentation import _atomic_write_text
-    _atomic_write_text(path, json.dumps(obj, ensure_ascii=False) + '\n', overwrite)
-
-
 def extract_scenelabels(files, outdir, args=None):
     """
     Write the sorted scene names of ``index_ade20k.mat`` to
@@ -485,11 +460,12 @@ def extract_scenelabels(files, outdir, args=None):
     Returns:
         the list of scene names
     """
-    from .segmentation import open_zip
+    from .tools import open_zip
 
     with open_zip(files['all']['path']) as imagezip:
         _, scenes = scene_labels(imagezip)
     path = os.path.join(outdir, SCENELABELS_NAME)
+    from .segmentation import write_json
     write_json(path, scenes, bool(getattr(args, 'no_confirm', False)))
     print(f'{path}: {len(scenes)} scenes')
     return scenes

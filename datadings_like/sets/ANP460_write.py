@@ -32,8 +32,8 @@ import numpy as np
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
-from .segmentation import open_zip
-from .segmentation import read_member
+from .tools import open_zip
+from .tools import read_member
 from .ANP460 import OUTFILE
 from .types import ANP460Data
 from .types import ANP460Experiment

@@ -38,9 +38,9 @@ from ..tools.cli import UserError
 from ..tools.cli import run_main
 from .segmentation import count_classes
 from .segmentation import decode_label_map
-from .segmentation import open_zip
+from .tools import open_zip
 from .segmentation import print_statistics
-from .segmentation import read_member
+from .tools import read_member
 from .segmentation import write_statistics
 from .types import ImageSegmentationData
 

@@ -39,8 +39,8 @@ import threading
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
-from .segmentation import open_zip
-from .segmentation import read_member
+from .tools import open_zip
+from .tools import read_member
 from .types import ImageDisparitySegmentationData
 
 __doc__ += document_keys(ImageDisparitySegmentationData)

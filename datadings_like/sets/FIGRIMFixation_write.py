@@ -39,8 +39,9 @@ import numpy as np
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
-from .segmentation import open_zip
-from .segmentation import read_member
+from .tools import load_mat
+from .tools import open_zip
+from .tools import read_member
 from .types import SaliencyData
 from .types import SaliencyExperiment
 
@@ -96,19 +97,6 @@ VARIABLE = 'allImages'
 
 # ----------------------------------------------------------------- .mat
 
-def _loadmat(path):
-    from ..tools.extras import MissingExtraError
-    try:
-        from ..tools.matlab import MatFileError
-        from ..tools.matlab import loadmat
-    except MissingExtraError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        return loadmat(path)
-    except MatFileError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _string(value):
     """A MATLAB char array as str, or None if it is not one."""
     if isinstance(value, str):
@@ -136,7 +124,7 @@ def load_mat_file(path):
     Raises:
         UserError: not a MATLAB file, or not the struct described above
     """
-    mat = _loadmat(path)
+    mat = load_mat(path)
     variables = {k: v for k, v in mat.items() if not k.startswith('__')}
     if VARIABLE in variables:
         images = variables[VARIABLE]

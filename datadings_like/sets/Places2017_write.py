@@ -934,7 +934,7 @@ def extract_scenelabels(files, outdir, args=None):
     from .ADE20k_write import INDEX_MEMBER
     from .ADE20k_write import load_index
     from .ADE20k_write import write_json
-    from .segmentation import open_zip
+    from .tools import open_zip
 
     with open_zip(files['all']['path']) as imagezip:
         filenames, scenes = load_index(imagezip, 'filename', 'scene')

@@ -7,7 +7,6 @@ and download them if necessary:
 - fixations.zip (the 2015 mouse-tracking data: one .mat per train and
   val image)
 """
-import io
 import os
 
 import numpy as np
@@ -15,8 +14,9 @@ import numpy as np
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
-from .segmentation import open_zip
-from .segmentation import read_member
+from .tools import load_mat
+from .tools import open_zip
+from .tools import read_member
 from .types import SaliencyData
 from .types import SaliencyTimeseriesExperiment
 
@@ -116,22 +116,6 @@ def _has(zf, name):
 
 
 # ------------------------------------------------------------ fixations
-
-def _loadmat(data, where):
-    from ..tools.extras import MissingExtraError
-    try:
-        from ..tools.matlab import MatFileError
-        from ..tools.matlab import loadmat
-    except MissingExtraError as exc:
-        raise UserError(str(exc)) from None
-    source = io.BytesIO(data)
-    source.name = where
-    try:
-        # the image name and resolution are not needed
-        return loadmat(source, variable_names=['gaze'])
-    except MatFileError as exc:
-        raise UserError(str(exc)) from None
-
 
 def _numeric(value, where):
     array = np.asarray(value)
@@ -249,7 +233,8 @@ def make_sample(key, imagezip, fixationzip):
     name = _mat_member(key)
     if _has(fixationzip, name):
         where = f'{_zip_name(fixationzip)}: {name}'
-        experiments = experiments_from_mat(_loadmat(read_member(fixationzip, name), where), where)
+        experiments = experiments_from_mat(load_mat(read_member(fixationzip, name), where,
+                                                                 variable_names=['gaze']), where)
     else:
         experiments = []
     return SaliencyData(key, image, experiments)

@@ -14,8 +14,6 @@ Places2017, InriaBuildings, Vaihingen, RIT18, ...):
   :py:func:`write_json` writes any JSON file the same way;
   :py:func:`print_statistics`, :py:func:`print_values` and
   :py:func:`sorted_values` print them the way datadings 3.4.7 does;
-- zip archives: :py:func:`open_zip` and :py:func:`read_member` read
-  members with errors that name the archive and the member;
 - colours: :py:func:`colors_to_indices` maps colour-coded label images to
   class indices by exact colour match, :py:func:`indices_to_colors` maps
   back; :py:func:`decode_label_map` decodes label image data to an array.
@@ -43,12 +41,12 @@ occurs, so classes that occur in few images get weights too high. :py:class:`Cla
 import json
 import os
 from pathlib import Path
-import zipfile
-import zlib
 
 import numpy as np
 
 from ..tools.cli import UserError
+from .tools import open_zip  # noqa: F401  (re-exported for the writers)
+from .tools import read_member  # noqa: F401
 
 __all__ = (
     'ClassCounter',
@@ -57,8 +55,6 @@ __all__ = (
     'decode_label_map',
     'indices_to_colors',
     'median_frequency_weights',
-    'open_zip',
-    'read_member',
     'print_statistics',
     'print_values',
     'read_statistics',
@@ -69,8 +65,6 @@ __all__ = (
 
 #: Format version of the statistics files written by :py:func:`write_statistics`.
 STATISTICS_VERSION = 1
-#: Largest archive member :py:func:`read_member` reads.
-MAX_MEMBER_SIZE = 1 << 30
 #: Largest class index a label map may hold (16-bit maps, ADE20k's 3000+ classes).
 MAX_CLASSES = 1 << 16
 
@@ -547,57 +541,3 @@ def decode_label_map(data, where=''):
     if image.mode in ('RGBA', 'LA', 'PA'):  # alpha is no label
         array = array[..., :-1] if image.mode == 'RGBA' else array[..., 0]
     return array
-
-
-
-# ----------------------------------------------------------------- archives
-
-def open_zip(path):
-    """
-    Open a zip archive for reading.
-
-    Parameters:
-        path: the zip file
-
-    Returns:
-        ``zipfile.ZipFile``
-
-    Raises:
-        UserError: missing, or not a (readable) zip file
-    """
-    try:
-        return zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise UserError(f'{path}: not found') from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise UserError(f'{path}: cannot read zip archive ({exc})') from None
-
-
-def read_member(zf, name, max_size=MAX_MEMBER_SIZE):
-    """
-    Read one member of a zip archive.
-
-    Parameters:
-        zf: open ``zipfile.ZipFile``
-        name: member name
-        max_size: refuse members bigger than this (bytes)
-
-    Returns:
-        bytes
-
-    Raises:
-        UserError: the member is missing, too big or damaged, naming the
-            archive and the member
-    """
-    where = zf.filename or 'zip archive'
-    try:
-        info = zf.getinfo(name)
-    except KeyError:
-        raise UserError(f'{where}: {name} not found; is this the right archive?') from None
-    if info.file_size > max_size:
-        raise UserError(f'{where}: {name} is too big ({info.file_size} bytes)')
-    try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
-            RuntimeError) as exc:
-        raise UserError(f'{where}: {name}: damaged archive member ({exc})') from None

@@ -48,6 +48,8 @@ import pickle
 import signal
 import sys
 import warnings
+import zipfile
+import zlib
 
 from ..tools import stdin_is_interactive
 from ..tools.cli import UserError
@@ -71,12 +73,16 @@ __all__ = (
     'encode_png',
     'ensure_jpeg',
     'load_json',
+    'load_mat',
     'open_comp',
+    'open_zip',
+    'read_member',
     'load_image',
     'open_image',
     'resize_shorter_side',
     'safe_unpickle',
     'to_rgb',
+    'to_uint16',
     'write_samples',
     'write_splits',
 )
@@ -277,7 +283,13 @@ def to_rgb(image, gray=False):
     """
     Convert a Pillow image to a mode JPEG can store: ``RGB``, or ``L`` for
     grey images (and for all images if ``gray``). CMYK, palette, alpha
-    (dropped), 16-bit and other modes are converted.
+    (dropped), 16-bit and other modes are converted. 16-bit grey images keep
+    their top 8 bits; 32-bit grey images (``I``, ``F``) must hold whole
+    numbers from 0 to 65535 (see :py:func:`to_uint16`) and keep their values
+    if all are below 256, else their top 8 of 16 bits.
+
+    Raises:
+        ImageError: a 32-bit grey image with other values
     """
     mode = image.mode
     if mode.startswith('I') or mode == 'F':
@@ -293,10 +305,64 @@ def to_rgb(image, gray=False):
 
 def _to_8bit(image):
     import numpy as np
+    if image.mode in ('I', 'F'):
+        # refuse values 16 bits cannot hold instead of clipping them
+        array = np.asarray(to_uint16(image))
+        scale = array.max(initial=0) > 255  # 8-bit values are kept
+    else:
+        array = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+        scale = True
+    if scale:
+        array = array >> 8
+    return _pil().fromarray(array.astype(np.uint8))  # 2-d uint8: L
+
+
+#: Grey modes with more than 8 bits per pixel (:py:func:`to_uint16` converts them).
+_DEEP_GREY_MODES = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F')
+
+
+def to_uint16(image):
+    """
+    Convert a grey image with more than 8 bits per pixel (modes ``I;16``,
+    ``I;16B``, ``I;16L``, ``I;16N``, 32-bit integer ``I``, 32-bit float
+    ``F``) to mode ``I;16`` without changing a pixel value, so that it can
+    be stored as a 16-bit PNG.
+
+    Parameters:
+        image: Pillow image in one of these modes
+
+    Returns:
+        the image in mode ``I;16`` (the same image if it is in that mode)
+
+    Raises:
+        ImageError: a pixel value 16 bits cannot hold: negative or above
+            65535, or (mode ``F``) not a whole number; the message says so
+        ValueError: ``image`` is in another mode
+    """
+    if image.mode == 'I;16':
+        return image
+    if image.mode not in _DEEP_GREY_MODES:
+        raise ValueError(f'not a 16- or 32-bit grey image: mode {image.mode}')
+    import numpy as np
     array = np.asarray(image)
-    if image.mode.startswith('I;16') or (image.mode == 'I' and array.max(initial=0) > 255):
-        array = np.clip(array, 0, 65535).astype(np.uint32) >> 8
-    return _pil().fromarray(np.clip(array, 0, 255).astype(np.uint8))  # 2-d uint8: L
+    if image.mode in ('I', 'F') and array.size:
+        if image.mode == 'F' and not np.isfinite(array).all():
+            raise ImageError('32-bit floating point pixels include NaN or infinity: '
+                             'they cannot be stored as 8 or 16 bits; convert the '
+                             'image yourself')
+        low, high = array.min(), array.max()
+        if image.mode == 'F' and (low < 0 or high > 65535 or (array != np.round(array)).any()):
+            raise ImageError(
+                f'32-bit floating point pixels (from {low:g} to {high:g}) are not all '
+                'whole numbers from 0 to 65535: they cannot be stored as 8 or 16 bits '
+                'without changing their values, and their meaning is unknown; '
+                'convert the image to 8 or 16 bits yourself')
+        if low < 0 or high > 65535:
+            raise ImageError(
+                f'32-bit integer pixels from {low} to {high} do not fit into 16 bits '
+                '(0 to 65535): they cannot be stored without changing their values; '
+                'convert the image to 8 or 16 bits yourself')
+    return _pil().fromarray(array.astype(np.uint16))  # 2-d uint16: I;16
 
 
 def _resizable(image):
@@ -314,6 +380,7 @@ def resize_shorter_side(image, size):
     """
     Resize a Pillow image so that its shorter side has ``size`` pixels,
     keeping the aspect ratio (Lanczos filter; up- or downscaling).
+    16-bit grey images stay 16-bit (mode ``I;16``).
 
     Returns:
         the resized image (the same image if it fits already)
@@ -326,7 +393,12 @@ def resize_shorter_side(image, size):
     else:
         new = (max(1, round(w * size / h)), size)
     Image = _pil()
-    return _resizable(image).resize(new, Image.LANCZOS, reducing_gap=3.0)
+    resized = _resizable(image).resize(new, Image.LANCZOS, reducing_gap=3.0)
+    if image.mode.startswith('I;16'):
+        # resampled in 32 bits; the filter may overshoot 0 and 65535
+        import numpy as np
+        resized = Image.fromarray(np.clip(np.asarray(resized), 0, 65535).astype(np.uint16))
+    return resized
 
 
 def encode_jpeg(image, quality=REENCODE_QUALITY, subsampling='422'):
@@ -349,19 +421,25 @@ def encode_jpeg(image, quality=REENCODE_QUALITY, subsampling='422'):
     return out.getvalue()
 
 
-_PNG_MODES = ('1', 'L', 'LA', 'P', 'RGB', 'RGBA', 'I;16', 'I')
+_PNG_MODES = ('1', 'L', 'LA', 'P', 'RGB', 'RGBA', 'I;16')
 
 
 def encode_png(image, compress_level=6):
     """
     Encode a Pillow image as PNG (lossless; modes PNG cannot store become
-    RGB/RGBA/L).
+    RGB/RGBA/L; 16- and 32-bit grey images become 16-bit PNGs, see
+    :py:func:`to_uint16`).
 
     Returns:
         bytes
+
+    Raises:
+        ImageError: a 32-bit grey image whose values 16 bits cannot hold
     """
     if image.mode not in _PNG_MODES:
-        if image.mode in ('RGBa', 'RGBX'):
+        if image.mode in _DEEP_GREY_MODES:
+            image = to_uint16(image)
+        elif image.mode in ('RGBa', 'RGBX'):
             image = image.convert('RGB')
         elif image.mode in ('La', 'PA'):
             image = image.convert('RGBA')
@@ -388,6 +466,9 @@ def _convert(data, quality, subsampling, resize, lossless):
             image.draft(image.mode if image.mode in ('L', 'RGB') else None,
                         (max(1, int(w * scale)), max(1, int(h * scale))))
     image = load_image(image)
+    if quality is None and lossless and fmt != 'JPEG' and image.mode in _DEEP_GREY_MODES:
+        # for a 16-bit PNG; before resizing: the check is about the source's values
+        image = to_uint16(image)
     if resize is not None:
         image = resize_shorter_side(image, resize)
     if quality is not None:
@@ -404,7 +485,8 @@ def convert_image(data, quality=None, subsampling='422', resize=None):
 
     - without ``quality`` and ``resize``, JPEG (RGB or grey) and PNG data is
       returned unchanged (only its header is checked); CMYK JPEGs become RGB
-      JPEGs; other formats (BMP, GIF, TIFF, WebP, ...) become PNG, losslessly;
+      JPEGs; other formats (BMP, GIF, TIFF, WebP, ...) become PNG, losslessly
+      (16- and 32-bit grey images: 16-bit PNG, see :py:func:`to_uint16`);
     - with ``resize``, the image is resized (shorter side) and encoded again:
       JPEG as JPEG (quality :py:data:`REENCODE_QUALITY`), others as PNG;
     - with ``quality``, every image is encoded as JPEG with that quality.
@@ -483,8 +565,27 @@ def process_pool(workers):
     """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context('forkserver' if 'forkserver' in methods else 'spawn')
-    return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_ignore_sigint)
+    return _ProcessPool(workers, mp_context=context, initializer=_ignore_sigint)
+
+
+class _ProcessPool(concurrent.futures.ProcessPoolExecutor):
+    """
+    Starts its processes (which happens in ``submit``) with Ctrl-C blocked:
+    they inherit the signal mask through fork and exec, so a Ctrl-C sent to
+    the whole process group while a new process still imports its modules
+    (before the initializer ignores Ctrl-C) cannot make it print a
+    traceback. The main process gets a Ctrl-C that arrives meanwhile as soon
+    as ``submit`` returns.
+    """
+
+    def submit(self, *args, **kwargs):
+        if not hasattr(signal, 'pthread_sigmask'):
+            return super().submit(*args, **kwargs)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().submit(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_samples(outfile, items, convert=None, args=None, *, total=None,
@@ -522,7 +623,8 @@ def write_samples(outfile, items, convert=None, args=None, *, total=None,
         items: iterable of work items
         convert: ``convert(item) -> dict | None``; None writes items as they are
         args: parsed arguments to take defaults from
-        total: number of samples for the progress bar (default: ``len(items)``)
+        total: number of items for the progress bar (default: ``len(items)``);
+            items skipped by ``convert`` count too
         threads: number of workers; 1 converts in the calling thread
         processes: use processes instead of threads (CPU-bound pure-Python work)
         shuffle: write in random order
@@ -567,6 +669,8 @@ def write_samples(outfile, items, convert=None, args=None, *, total=None,
                 sample = convert(item)
                 if sample is not None:
                     writer.write(sample)
+                else:
+                    writer.skip()  # the bar still reaches its total
             return writer.written
         executor = process_pool(threads) if processes else \
             concurrent.futures.ThreadPoolExecutor(threads)
@@ -576,6 +680,8 @@ def write_samples(outfile, items, convert=None, args=None, *, total=None,
             for sample in pending.popleft().result():
                 if sample is not None:
                     writer.write(sample)
+                else:
+                    writer.skip()
         try:
             for chunk in _batches(items, max(1, batch)):
                 pending.append(executor.submit(_convert_batch, convert, chunk))
@@ -700,3 +806,101 @@ def safe_unpickle(fileobj, allowed=NUMPY_PICKLE_GLOBALS, encoding='latin1'):
     if isinstance(fileobj, (bytes, bytearray, memoryview)):
         fileobj = io.BytesIO(fileobj)
     return RestrictedUnpickler(fileobj, allowed=allowed, encoding=encoding).load()
+
+
+# ---------------------------------------------------------------- archives
+
+#: Largest archive member :py:func:`read_member` reads (bytes).
+MAX_MEMBER_SIZE = 1 << 30
+
+
+def open_zip(path):
+    """
+    Open a zip archive for reading.
+
+    Parameters:
+        path: the zip file
+
+    Returns:
+        ``zipfile.ZipFile``
+
+    Raises:
+        UserError: missing, or not a (readable) zip file
+    """
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise UserError(f'{path}: not found') from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise UserError(f'{path}: cannot read zip archive ({exc})') from None
+
+
+def read_member(zf, name, max_size=MAX_MEMBER_SIZE):
+    """
+    Read one member of a zip archive.
+
+    Parameters:
+        zf: open ``zipfile.ZipFile``
+        name: member name
+        max_size: refuse members bigger than this (bytes)
+
+    Returns:
+        bytes
+
+    Raises:
+        UserError: the member is missing, too big or damaged, naming the
+            archive and the member
+    """
+    where = zf.filename or 'zip archive'
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise UserError(f'{where}: {name} not found; is this the right archive?') from None
+    if info.file_size > max_size:
+        raise UserError(f'{where}: {name} is too big ({info.file_size} bytes)')
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+            RuntimeError) as exc:
+        raise UserError(f'{where}: {name}: damaged archive member ({exc})') from None
+
+
+# -------------------------------------------------------------- MATLAB files
+
+def load_mat(source, where=None, **options):
+    """
+    Read a MATLAB ``.mat`` file of a dataset's sources with
+    :py:func:`datadings_like.tools.matlab.loadmat`, turning its errors into
+    one-line user errors.
+
+    Parameters:
+        source: path, bytes (e.g. an archive member) or binary file object
+        where: name for messages, e.g. ``"DATA.zip: DATA/u1/i1.mat"``
+            (default: the path or the file object's name)
+        options: for :py:func:`~datadings_like.tools.matlab.loadmat`
+            (``variable_names``, ``squeeze_me``, ...)
+
+    Returns:
+        dict of the file's variables
+
+    Raises:
+        UserError: scipy (the ``sets`` extra) is missing, or the file is not
+            a readable ``.mat`` file; the message names ``where``
+    """
+    from ..tools.extras import MissingExtraError
+    try:
+        from ..tools.matlab import MatFileError
+        from ..tools.matlab import loadmat
+    except MissingExtraError as exc:
+        raise UserError(str(exc)) from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+        if where:
+            source.name = where
+    try:
+        return loadmat(source, **options)
+    except MatFileError as exc:
+        message = str(exc)
+        if where and where not in message:
+            message = f'{where}: {message}'
+        raise UserError(message) from None

@@ -574,8 +574,12 @@ def yield_process(gen):
 def tiff_to_nd_array(file_path, type=np.uint8):
     """
     Decode a TIFF image and return all contained subimages as numpy array.
-    The first dimension of the array indexes the subimages.
-    Uses Pillow (datadings needs GDAL for this).
+    The first dimension of the array indexes the subimages: the bands of
+    the raster (``bands x H x W``, as GDAL gives them to datadings 3.4.7),
+    and the pages of a multi-page file.
+
+    Read with ``tifffile`` (the ``sets`` extra) where it is installed,
+    otherwise with Pillow (no GDAL needed either way).
 
     Parameters:
         file_path: Path to TIFF file.
@@ -585,17 +589,32 @@ def tiff_to_nd_array(file_path, type=np.uint8):
         TIFF image as numpy array.
 
     Raises:
-        ValueError: the subimages differ in size or channels
+        ValueError: the subimages differ in size
     """
+    try:
+        import tifffile  # noqa: F401
+    except ImportError:
+        tifffile = None
+    if tifffile is not None:
+        from .tiff import read_tiff
+        try:
+            return read_tiff(file_path, dtype=type)
+        except Exception as exc:
+            # multi-page files: read the pages one by one below
+            if 'expected one image' not in str(exc):
+                raise
     from PIL import Image
     from PIL import ImageSequence
 
+    bands = []
     with Image.open(file_path) as image:
-        frames = [np.asarray(frame) for frame in ImageSequence.Iterator(image)]
-    shapes = {frame.shape for frame in frames}
+        for frame in ImageSequence.Iterator(image):
+            array = np.asarray(frame)
+            bands.extend(np.moveaxis(array, -1, 0) if array.ndim == 3 else [array])
+    shapes = {band.shape for band in bands}
     if len(shapes) != 1:
         raise ValueError(f'{file_path}: subimages differ in shape: {sorted(shapes)}')
-    return np.stack(frames).astype(type, copy=False)
+    return np.stack(bands).astype(type, copy=False)
 
 
 def split_array(img, v_pixels, h_pixels, indices=(1, 2)):
