@@ -11,7 +11,8 @@ Checking and repairing datasets, and small helpers the shell tools share.
   messages and the keys agree with the samples' ``"key"`` values.
 - :py:func:`write_index` and :py:func:`rebuild_index` (re)create the four
   index files and the ``.md5`` file atomically: everything is written
-  under temporary names first and renamed only when complete.
+  under temporary names first and moved to the final names in one commit
+  (:py:func:`~datadings_like.index.commit_files`).
 """
 from pathlib import Path
 from typing import List
@@ -31,11 +32,14 @@ from .index import SUFFIX_KEY_HASHES
 from .index import SUFFIX_KEYS
 from .index import SUFFIX_LEGACY_INDEX
 from .index import SUFFIX_OFFSETS
+from .index import _naming
+from .index import commit_files
 from .index import legacy_load_index
 from .index import load_filter
 from .index import load_key_hashes
 from .index import load_keys
 from .index import load_offsets
+from .index import recover_commit
 from .index import write_filter
 from .index import write_key_hashes
 from .index import write_keys
@@ -349,8 +353,10 @@ def write_index(path, keys: Sequence[str], offsets: Sequence[int],
     Write the four index files and the ``.md5`` file of a dataset.
 
     All files are first written under temporary names in the output
-    directory, then renamed (index files first, ``.md5`` last). If anything
-    fails, the temporary files are removed and nothing is replaced.
+    directory, then moved to their final names in one commit (index files
+    first, ``.md5`` last; see :py:func:`~datadings_like.index.commit_files`).
+    If anything fails before, the temporary files are removed and nothing
+    is replaced.
 
     Parameters:
         path: the data file
@@ -361,6 +367,9 @@ def write_index(path, keys: Sequence[str], offsets: Sequence[int],
 
     Returns:
         the paths written, ``.md5`` last
+
+    Raises:
+        OSError: a file cannot be written (the error names it)
     """
     path = Path(path)
     outdir = Path(outdir) if outdir is not None else path.parent
@@ -370,30 +379,36 @@ def write_index(path, keys: Sequence[str], offsets: Sequence[int],
         data_md5 = hash_md5hex(path)
     writers = (write_offsets, write_keys, write_key_hashes, write_filter)
     temps = {}
+    decided = []
     try:
         for suffix in INDEX_SUFFIXES + ('.md5',):
             temps[suffix] = _tmp_name(outdir, name, suffix)
+        hashes = {}
         for suffix, write in zip(INDEX_SUFFIXES, writers):
-            write(offsets if suffix == SUFFIX_OFFSETS else keys, temps[suffix])
+            with _naming(outdir / (name + suffix)):
+                write(offsets if suffix == SUFFIX_OFFSETS else keys, temps[suffix])
+            hashes[suffix] = hash_md5hex(temps[suffix])
         lines = [f'{data_md5}  {name}\n']
         for suffix in INDEX_SUFFIXES:
-            lines.append(f'{hash_md5hex(temps[suffix])}  {name}{suffix}\n')
-        temps['.md5'].write_text(''.join(lines), encoding='utf-8')
+            lines.append(f'{hashes[suffix]}  {name}{suffix}\n')
+        with _naming(outdir / (name + '.md5')):
+            temps['.md5'].write_text(''.join(lines), encoding='utf-8')
+        hashes['.md5'] = hash_md5hex(temps['.md5'])
         mode = 0o666 & ~_umask()
         for tmp in temps.values():
             os.chmod(tmp, mode)
-        final = []
-        for suffix in INDEX_SUFFIXES + ('.md5',):
-            target = outdir / (name + suffix)
-            os.replace(temps[suffix], target)
-            final.append(target)
+        final = [outdir / (name + suffix) for suffix in INDEX_SUFFIXES + ('.md5',)]
+        commit_files(outdir / name,
+                     [(temps[s], f, hashes[s]) for s, f in zip(INDEX_SUFFIXES + ('.md5',), final)],
+                     on_decided=lambda: decided.append(True))
         return final
     finally:
-        for tmp in temps.values():
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
+        if not decided:  # after that, the journal owns the temporary files
+            for tmp in temps.values():
+                try:
+                    tmp.unlink()
+                except FileNotFoundError:
+                    pass
 
 
 def index_outputs(path, outdir=None) -> List[Path]:
@@ -415,14 +430,19 @@ def rebuild_index(path, progress=False, overwrite=False) -> Tuple[int, List[str]
 
     Returns:
         number of samples and a list of warnings (e.g. the data file no
-        longer matches an old ``.md5``)
+        longer matches an old ``.md5``, or an interrupted write was completed)
 
     Raises:
         DatasetError: the data file cannot be indexed (see :py:func:`scan_data`)
-            or has duplicate keys
+            or has duplicate keys, or an interrupted write cannot be completed
         FileExistsError: index files exist and ``overwrite`` is false
     """
     path = Path(path)
+    warnings = []
+    # a write that was killed while renaming its files is completed first
+    if recover_commit(path):
+        warnings.append(f'{path}: completed the last write, which was interrupted '
+                        'while it renamed its files')
     if not path.exists():
         raise FileNotFoundError(f'{path}: dataset file not found')
     # the .md5 is rewritten anyway; existing index files need confirmation
@@ -434,12 +454,11 @@ def rebuild_index(path, progress=False, overwrite=False) -> Tuple[int, List[str]
             f'{path}: {len(dups)} duplicate key(s), e.g. {dups[0]!r}; '
             'a dataset needs unique keys'
         )
-    warnings = []
     md5_path = path_append(path, '.md5')
     if md5_path.exists():
         try:
             old = load_md5file(md5_path).get(path.name)
-        except (ValueError, UnicodeDecodeError, OSError):
+        except (ValueError, OSError):
             old = None
         if old is not None and old != md5:
             warnings.append(
@@ -461,8 +480,8 @@ def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: li
         return missing
     try:
         hashes = load_md5file(md5_path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        problems.append(f'{md5_path.name} is damaged ({exc})')
+    except (ValueError, OSError) as exc:
+        problems.append(f'{md5_path.name} is damaged ({_strip(exc, md5_path)})')
         return missing
     for name in required:
         if name not in hashes:
@@ -479,11 +498,20 @@ def _check_md5(path: Path, progress: bool, data_md5: Optional[str], problems: li
         if name == path.name and data_md5 is not None:
             actual = data_md5
         else:
-            # bars only for big files; index files take no time
-            actual = hash_md5hex(file, progress=progress and file.stat().st_size > 1 << 24)
+            try:
+                # bars only for big files; index files take no time
+                actual = hash_md5hex(file, progress=progress and file.stat().st_size > 1 << 24)
+            except OSError as exc:
+                problems.append(f'{name} cannot be read ({exc.strerror or exc})')
+                continue
         if actual != expected:
             problems.append(f'{name} does not match its MD5 in {md5_path.name}')
     return missing
+
+
+def _strip(exc, path):
+    """The message of ``exc`` without the directory of ``path``."""
+    return str(exc).replace(f'{path}', path.name)
 
 
 def _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems):
@@ -578,10 +606,16 @@ def verify_dataset(path, progress=False) -> List[str]:
     """
     path = Path(path)
     problems = []
+    try:
+        # a write that was killed while renaming its files is completed first
+        recover_commit(path)
+    except DatasetError as exc:
+        # the files are checked anyway: the problems show what is mixed up
+        problems.append(str(exc).replace(f'{path.parent}{os.sep}', ''))
     if not path.exists():
-        return ['file not found']
+        return problems + ['file not found']
     if path.is_dir():
-        return ['is a directory, not a dataset file']
+        return problems + ['is a directory, not a dataset file']
 
     offsets_path = path_append(path, SUFFIX_OFFSETS)
     legacy_path = path_append(path, SUFFIX_LEGACY_INDEX)
@@ -612,6 +646,11 @@ def verify_dataset(path, progress=False) -> List[str]:
         required += [path.name + s for s in INDEX_SUFFIXES]
     missing = _check_md5(path, progress, data_md5, problems, required)
 
+    def _short(exc, p):
+        if isinstance(exc, OSError) and not isinstance(exc, DatasetError):
+            return f'{p.name} cannot be read ({exc.strerror or exc})'
+        return _strip(exc, p)
+
     def report_missing(p):
         if p.name not in missing:
             problems.append(f'{p.name} is missing')
@@ -619,8 +658,8 @@ def verify_dataset(path, progress=False) -> List[str]:
     if legacy:
         try:
             keys, offsets = legacy_load_index(path)
-        except DatasetError as exc:
-            problems.append(str(exc).replace(f'{legacy_path}: ', f'{legacy_path.name}: '))
+        except (DatasetError, OSError) as exc:
+            problems.append(_short(exc, legacy_path))
             return problems
         if scanned_offsets is not None:
             _compare_index(path, keys, offsets, scanned_keys, scanned_offsets, problems)
@@ -629,12 +668,9 @@ def verify_dataset(path, progress=False) -> List[str]:
     if not offsets_path.exists():
         return problems
 
-    def _short(exc, p):
-        return str(exc).replace(f'{p}: ', f'{p.name}: ')
-
     try:
         offsets = load_offsets(path)
-    except DatasetError as exc:
+    except (DatasetError, OSError) as exc:
         problems.append(_short(exc, offsets_path))
         offsets = None
     keys = None
@@ -642,7 +678,7 @@ def verify_dataset(path, progress=False) -> List[str]:
     if keys_path.exists():
         try:
             keys = load_keys(path)
-        except DatasetError as exc:
+        except (DatasetError, OSError) as exc:
             problems.append(_short(exc, keys_path))
     else:
         report_missing(keys_path)
@@ -669,7 +705,7 @@ def verify_dataset(path, progress=False) -> List[str]:
                     problems.append(f'{hashes_path.name} does not match the sample keys')
                 elif len(np.unique(hashes)) != len(hashes):
                     problems.append(f'{hashes_path.name} has colliding hashes')
-        except DatasetError as exc:
+        except (DatasetError, OSError) as exc:
             problems.append(_short(exc, hashes_path))
 
     filter_path = path_append(path, SUFFIX_FILTER)
@@ -690,6 +726,6 @@ def verify_dataset(path, progress=False) -> List[str]:
                 problems.append(
                     f'{filter_path.name} lacks {len(missing)} key(s), e.g. {missing[0]!r}'
                 )
-        except DatasetError as exc:
+        except (DatasetError, OSError) as exc:
             problems.append(_short(exc, filter_path))
     return problems

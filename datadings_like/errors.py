@@ -3,8 +3,10 @@
 
 class DatasetError(ValueError):
     """
-    A dataset file is damaged, inconsistent with its index, or not a
-    dataset at all. The message names the file and the problem.
+    A dataset file (data, index, ``.md5`` or commit journal) is damaged,
+    inconsistent with the others, replaced since a reader opened it, or not
+    a dataset at all; or an interrupted write of the dataset cannot be
+    completed. The message names the file and the problem.
     """
 
 

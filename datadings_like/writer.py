@@ -5,7 +5,10 @@ Writing is atomic: the data file and its sidecars are written under
 temporary names in the destination directory and get their final names
 only when the writer is closed without an exception. An exception inside
 the ``with`` block, a killed process or a full disk leaves no dataset under
-the final name, and an existing dataset there stays intact.
+the final name, and an existing dataset there stays intact. The six files
+get their names through a journal (:py:func:`~datadings_like.index.commit_files`):
+a process killed while it renames them leaves the old dataset or the new
+one, never a mix, as seen by every reader and the next writer.
 """
 from abc import ABCMeta
 from abc import abstractmethod
@@ -28,6 +31,11 @@ from .index import SUFFIX_FILTER
 from .index import SUFFIX_KEY_HASHES
 from .index import SUFFIX_KEYS
 from .index import SUFFIX_OFFSETS
+from .index import _Flusher
+from .index import _naming
+from .index import _signals_held
+from .index import commit_files
+from .index import recover_commit
 from .index import write_filter
 from .index import write_key_hashes
 from .index import write_keys
@@ -42,7 +50,8 @@ from .tools import stdin_is_interactive
 __all__ = ('FileWriter', 'RawWriter', 'Writer')
 
 RESERVED_KEYS = ('nd', 'complex')
-_SIDECARS = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER, '.md5')
+_INDEX = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
+_SIDECARS = _INDEX + ('.md5',)
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
 _PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
@@ -89,11 +98,13 @@ class _ChunkSink:
     are raised by the next :py:meth:`put` or by :py:meth:`close`.
     """
 
-    def __init__(self, fileobj):
+    def __init__(self, fileobj, name):
         self._file = fileobj
+        self._name = name  # for errors: the dataset file being written
         self.md5 = hashlib.md5()
         self._queue = queue.Queue(maxsize=4)
         self._error = None
+        self._finishing = False
         self._thread = threading.Thread(target=self._run, name='datadings-writer', daemon=True)
         self._thread.start()
 
@@ -101,11 +112,20 @@ class _ChunkSink:
         while True:
             chunk = self._queue.get()
             if chunk is None:
+                if self._error is None and self._finishing:
+                    # on disk before the commit; meanwhile the writer builds the index
+                    try:
+                        with _naming(self._name):
+                            self._file.flush()
+                            os.fsync(self._file.fileno())
+                    except BaseException as exc:
+                        self._error = exc
                 return
             if self._error is None:
                 try:
-                    self.md5.update(chunk)
-                    self._file.write(chunk)
+                    with _naming(self._name):
+                        self.md5.update(chunk)
+                        self._file.write(chunk)
                 except BaseException as exc:  # handed to the writing thread
                     self._error = exc
 
@@ -114,12 +134,25 @@ class _ChunkSink:
             raise self._error
         self._queue.put(chunk)
 
+    def finish(self):
+        """Let the thread write what is queued and flush it to disk; returns at once."""
+        if self._error is not None:
+            raise self._error
+        self._finishing = True
+        self._queue.put(None)
+
     def close(self):
         """Wait until everything is written; close the file."""
         if self._thread.is_alive():
-            self._queue.put(None)
+            if not self._finishing:
+                self._queue.put(None)
             self._thread.join()
-        self._file.close()
+        try:
+            with _naming(self._name):
+                self._file.close()
+        except OSError as exc:
+            if self._error is None:
+                self._error = exc
         if self._error is not None:
             raise self._error
 
@@ -174,25 +207,24 @@ class Writer(metaclass=ABCMeta):
         _make_parent(outfile)
         if outfile.is_dir():
             raise IsADirectoryError(f'{outfile}: is a directory, not a dataset file')
+        # a previous write to this name that was killed while committing
+        # is completed first: the question below is about what is there
+        recover_commit(outfile)
         _confirm_overwrite(outfile, overwrite)
         self._printer = make_printer(**kwargs)
         # Ctrl-C is held back until the finalizer owns the temporary file
-        blocked = _block_sigint()
-        try:
+        with _signals_held((signal.SIGINT,)):
             fd, tmp = tempfile.mkstemp(
                 dir=outfile.parent, prefix=f'.{outfile.name}.', suffix='.tmp'
             )
             self._tmp_path = Path(tmp)
             os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600 files
-            self._sink = _ChunkSink(os.fdopen(fd, 'wb'))
+            self._sink = _ChunkSink(os.fdopen(fd, 'wb'), outfile)
             # a writer that is never closed (an exception outside a ``with``
             # block, the program ends) leaves no temporary files: this also
             # runs at interpreter exit, while the sink's thread still works
             self._finalizer = weakref.finalize(
                 self, _discard, self._sink, list(self._temp_files()))
-        finally:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
         self._buffer = []
         self._buffered = 0
@@ -206,6 +238,18 @@ class Writer(metaclass=ABCMeta):
     def written(self) -> int:
         """Number of samples written so far."""
         return len(self._keys)
+
+    def skip(self, n=1):
+        """
+        Count ``n`` work items that gave no sample (the caller skipped
+        them, e.g. unreadable images): the progress bar advances as if they
+        had been written, so that it reaches its ``total``. Nothing is
+        written.
+
+        Parameters:
+            n: number of items skipped
+        """
+        self._printer.update(n)
 
     @property
     def path(self) -> Path:
@@ -283,25 +327,34 @@ class Writer(metaclass=ABCMeta):
             return
         try:
             self._flush()
-            self._sink.close()
-            tmp = self._tmp_path
+            self._sink.finish()  # the data reaches the disk while the index is built
             keys = list(self._keys)
-            paths = [
-                write_offsets(np.frombuffer(self._offsets, dtype=np.uint64),
-                              self._sidecar_tmp(SUFFIX_OFFSETS)),
-                write_keys(keys, self._sidecar_tmp(SUFFIX_KEYS)),
-                write_key_hashes(keys, self._sidecar_tmp(SUFFIX_KEY_HASHES)),
-                write_filter(keys, self._sidecar_tmp(SUFFIX_FILTER)),
-            ]
+            offsets = np.frombuffer(self._offsets, dtype=np.uint64)
+            writers = (write_offsets, write_keys, write_key_hashes, write_filter)
             name = self._path.name
-            lines = [f'{self._sink.md5.hexdigest()}  {name}\n']
-            for suffix, path in zip(
-                    (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER), paths):
-                lines.append(f'{hash_md5hex(path)}  {name}{suffix}\n')
+            moves = []
+            # each file goes to disk while the next is made
+            flusher = _Flusher()
+            for suffix, write in zip(_INDEX, writers):
+                tmp = self._sidecar_tmp(suffix)
+                final = path_append(self._path, suffix)
+                with _naming(final):
+                    write(offsets if suffix == SUFFIX_OFFSETS else keys, tmp)
+                    moves.append((tmp, final, hash_md5hex(tmp)))
+                flusher.start(tmp, final)
+            self._sink.close()
+            data_md5 = self._sink.md5.hexdigest()
+            lines = [f'{data_md5}  {name}\n']
+            lines += [f'{md5}  {name}{suffix}\n' for suffix, (_, _, md5) in zip(_INDEX, moves)]
             md5_tmp = self._sidecar_tmp('.md5')
-            md5_tmp.write_text(''.join(lines), encoding='utf-8')
-            _commit([(self._sidecar_tmp(suffix), path_append(self._path, suffix))
-                     for suffix in _SIDECARS] + [(tmp, self._path)])
+            md5_final = path_append(self._path, '.md5')
+            with _naming(md5_final):
+                md5_tmp.write_text(''.join(lines), encoding='utf-8')
+            # the data file after its index, the .md5 last
+            moves.append((self._tmp_path, self._path, data_md5))
+            moves.append((md5_tmp, md5_final, hash_md5hex(md5_tmp)))
+            # once the journal is in place the temporary files are its own
+            commit_files(self._path, moves, on_decided=self._finalizer.detach, flusher=flusher)
         except BaseException:
             self.abort()
             raise
@@ -322,7 +375,10 @@ class Writer(metaclass=ABCMeta):
             return
         self._closed = True
         self._write_data = self._pack = self._write_after_close
-        self._finalizer()
+        # Ctrl-C waits until every temporary file is gone (it may come while
+        # the writer cleans up after an error)
+        with _signals_held():
+            self._finalizer()
         self._printer.close()
 
 
@@ -337,62 +393,6 @@ def _discard(sink, paths):
             path.unlink()
         except OSError:
             pass
-
-
-def _commit(moves):
-    """
-    Move new files over their final names as one step: existing final files
-    are first linked to backup names and restored if any move fails, and
-    Ctrl-C is held back until the moves are done. Sidecars move before the
-    data file, so a reader that opens the dataset meanwhile sees a data file
-    that does not match its index and says so.
-    """
-    backups = []
-    created = []
-    blocked = _block_sigint()
-    try:
-        try:
-            for _, final in moves:
-                if final.exists():
-                    backup = path_append(final.with_name('.' + final.name), '.bak')
-                    _remove(backup)
-                    os.link(final, backup)
-                    backups.append((backup, final))
-            had_backup = {final for _, final in backups}
-            for new, final in moves:
-                os.replace(new, final)
-                if final not in had_backup:
-                    created.append(final)
-        except BaseException:
-            for backup, final in backups:
-                if final.exists() and os.path.samefile(backup, final):
-                    _remove(backup)  # not replaced yet (rename would do nothing)
-                else:
-                    os.replace(backup, final)
-            for final in created:
-                _remove(final)
-            raise
-        for backup, _ in backups:
-            _remove(backup)
-    finally:
-        if blocked:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
-def _block_sigint():
-    """Hold back Ctrl-C (main thread, POSIX); returns whether it did."""
-    if (hasattr(signal, 'pthread_sigmask')
-            and threading.current_thread() is threading.main_thread()):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        return True
-    return False
-
-
-def _remove(path):
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _check_key(key, path):

@@ -148,3 +148,27 @@ def test_damaged_filter_header_is_a_problem_not_an_allocation(dataset):
     bloom.write_bytes(raw[:8] + (1 << 40).to_bytes(8, 'big') + raw[16:])
     problems = verify_dataset(path)
     assert any('damaged Bloom filter' in p for p in problems)
+
+
+def test_write_index_disk_full_names_the_file(dataset, monkeypatch):
+    path, _ = dataset
+    before = sidecars(path)
+    keys, offsets, md5 = scan_data(path)
+
+    def no_space(keys, target):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(check, 'write_key_hashes', no_space)
+    with pytest.raises(OSError) as info:
+        write_index(path, keys, offsets, md5)
+    assert info.value.filename == str(path) + '.key_hashes'
+    assert sidecars(path) == before
+    assert not [p for p in os.listdir(path.parent) if p.startswith('.')]
+
+
+def test_verify_reports_sidecar_that_is_a_directory(dataset):
+    path, _ = dataset
+    keys = path.with_name(path.name + '.keys')
+    keys.unlink()
+    keys.mkdir()
+    problems = verify_dataset(path)
+    assert any('data.msgpack.keys' in p and 'directory' in p for p in problems), problems

@@ -574,3 +574,19 @@ def test_legacy_index_len_garbage(tmp_path, raw):
     with pytest.raises(DatasetError) as info:
         legacy_index_len(data)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize('suffix, function', [
+    ('.offsets', offsets_len), ('.offsets', load_offsets), ('.keys', keys_len),
+    ('.keys', load_keys), ('.key_hashes', load_key_hashes), ('.filter', load_filter),
+    ('.index', legacy_index_len), ('.index', legacy_load_index),
+])
+def test_index_file_that_is_a_directory(tmp_path, suffix, function):
+    (tmp_path / 'd.msgpack').write_bytes(b'')
+    (tmp_path / ('d.msgpack' + suffix)).mkdir()
+    with pytest.raises(DatasetError, match=f'd.msgpack{suffix}: is a directory'):
+        function(tmp_path / 'd.msgpack')
+
+
+def test_journal_path_is_hidden_beside_the_dataset(tmp_path):
+    assert index.journal_path(tmp_path / 'x' / 'a.msgpack') == tmp_path / 'x' / '.a.msgpack.commit'

@@ -256,16 +256,18 @@ def test_progress_bar_total_and_summary(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('existing', [True, False])
-@pytest.mark.parametrize('fail_at', ['.keys', 'a.msgpack'])
-def test_interrupted_commit_keeps_old_dataset_or_leaves_none(tmp_path, monkeypatch, existing, fail_at):
+@pytest.mark.parametrize('fail_at', ['.offsets', '.keys', '.filter', 'a.msgpack', '.md5'])
+def test_interrupted_commit_gives_new_dataset_never_a_mix(tmp_path, monkeypatch, existing, fail_at):
+    # a rename that fails once the commit's journal is in place leaves the
+    # commit pending; the next open completes it (see tests/test_commit.py)
     path = tmp_path / 'a.msgpack'
     if existing:
         write_dataset(path, make_samples(5))
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    expected = write_dataset(tmp_path / 'expected' / 'a.msgpack', make_samples(7, prefix='new'))
     real_replace = os.replace
 
     def interrupted(src, dst):
-        if str(dst).endswith(fail_at) and not str(src).endswith('.bak'):
+        if str(dst).endswith(fail_at):
             raise KeyboardInterrupt
         return real_replace(src, dst)
 
@@ -275,9 +277,59 @@ def test_interrupted_commit_keeps_old_dataset_or_leaves_none(tmp_path, monkeypat
             for sample in make_samples(7, prefix='new'):
                 writer.write(sample)
     monkeypatch.setattr(writer_module.os, 'replace', real_replace)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-    if existing:
-        assert [s['key'] for s in MsgpackReader(path)] == [f's{i}' for i in range(5)]
+    with pytest.warns(UserWarning, match='interrupted'):
+        reader = MsgpackReader(path)
+    assert [s['key'] for s in reader] == [f'new{i}' for i in range(7)]
+    assert {p.name: p.read_bytes() for p in dataset_files(path)} == \
+        {p.name: p.read_bytes() for p in dataset_files(expected)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [p.name for p in dataset_files(path)] + ['expected'])
+
+
+def test_disk_full_names_the_dataset_file(tmp_path):
+    path = tmp_path / 'a.msgpack'
+    with pytest.raises(OSError) as info:
+        with FileWriter(path, disable=True, buffering=1) as writer:
+            writer._sink._file = NoSpace(writer._sink._file)
+            for i in range(20):
+                writer.write({'key': str(i), 'data': b'1' * 100})
+    assert info.value.errno == 28 and info.value.filename == str(path)
+    assert str(path) in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('suffix, function', [('.offsets', 'write_offsets'),
+                                              ('.keys', 'write_keys'),
+                                              ('.filter', 'write_filter')])
+def test_disk_full_while_writing_index_names_the_file(tmp_path, monkeypatch, suffix, function):
+    def no_space(values, path):
+        path.write_bytes(b'')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(writer_module, function, no_space)
+    path = tmp_path / 'a.msgpack'
+    with pytest.raises(OSError) as info:
+        with FileWriter(path, disable=True) as writer:
+            writer.write({'key': 'x'})
+    assert info.value.errno == 28 and info.value.filename == str(path) + suffix
+    assert os.listdir(tmp_path) == []
+
+
+def test_disk_full_message_of_a_tool_names_the_file(tmp_path):
+    script = textwrap.dedent(f'''
+        from datadings_like.tools.cli import run_main
+        from datadings_like import writer as w
+
+        def main(argv):
+            w.write_keys = lambda keys, path: (_ for _ in ()).throw(OSError(28, 'No space left on device'))
+            with w.FileWriter({str(tmp_path / 'a.msgpack')!r}, disable=True) as f:
+                f.write({{'key': 'x'}})
+        run_main(main, [], prog='datadings-x')
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f'datadings-x: error: no space left on device ({tmp_path / "a.msgpack"}.keys)'
 
 
 def test_unclosed_writer_at_exit_leaves_no_temporary_files(tmp_path):

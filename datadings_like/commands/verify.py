@@ -7,12 +7,18 @@ of whole msgpack messages, the index offsets point exactly at them, the
 keys in the index agree with the samples' "key" values, the key hashes
 match the keys and the Bloom filter contains every key.
 
+A write of FILE that was killed while it renamed its files is completed
+first (a note on stderr says so); without write access to the directory
+that is a problem.
+
 Prints "FILE: OK" for sound files and "FILE: PROBLEM" lines otherwise.
 Exit status 0 only when all files are sound, 1 otherwise.
 """
 import sys
 
 from ..check import verify_dataset
+from ..errors import DatasetError
+from ..index import recover_commit
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import run_main
@@ -30,6 +36,12 @@ def verify(paths, progress=False, file=None):
     out = file if file is not None else sys.stdout
     ok = True
     for path in paths:
+        try:
+            if recover_commit(path):
+                print(f'{path}: note: completed the last write, which was interrupted '
+                      'while it renamed its files', file=sys.stderr, flush=True)
+        except DatasetError:
+            pass  # verify_dataset reports it
         problems = verify_dataset(path, progress=progress)
         if problems:
             ok = False

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Union
 import hashlib
 import mmap
+import os
 import warnings
 
 import msgpack
@@ -26,13 +27,16 @@ from ..index import load_filter
 from ..index import load_key_hashes
 from ..index import load_keys
 from ..index import load_offsets
+from ..index import journal_path
 from ..index import offsets_len
+from ..index import _recover
 from ..msgpack import UnsafeDataError
 from ..msgpack import object_hook
 from ..tools import hash_md5hex
 from ..tools import load_md5file
 from ..tools import path_append
 from .reader import Reader
+from .reader import _index_type_error
 
 __all__ = ('MsgpackReader',)
 
@@ -51,6 +55,23 @@ _LARGE_SAMPLE = 64 * 1024
 # bin32 all end with the length byte followed by the name
 _ND_MARK = b'\x02nd'
 _COMPLEX_MARK = b'\x07complex'
+_MD5 = '.md5'
+_DATASET_FILES = ('', SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER,
+                  SUFFIX_LEGACY_INDEX)
+# how often opening looks again when a writer replaced files meanwhile
+_OPEN_ATTEMPTS = 5
+
+
+def _identity(st):
+    """What changes when a file is replaced (a rename keeps all three)."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _current_identity(path):
+    try:
+        return _identity(os.stat(path))
+    except FileNotFoundError:
+        return None
 
 
 class MsgpackReader(Reader):
@@ -69,6 +90,14 @@ class MsgpackReader(Reader):
     while it is mapped can crash the reader with ``SIGBUS``; writers of
     datadings_like replace files, never truncate them.)
 
+    The reader never mixes files of two versions of a dataset: opening
+    first completes a write that was killed while it renamed its files
+    (see :py:func:`~datadings_like.index.recover_commit`) or waits for one
+    in progress, and files loaded later must be the ones that were there
+    when the reader was opened; if the dataset was replaced since, the
+    reader raises :py:class:`~datadings_like.errors.DatasetError`
+    instead (open it again).
+
     Can optionally verify the integrity of data and index files if the md5
     file ``some_dir/dataset.msgpack.md5`` is present.
 
@@ -81,7 +110,9 @@ class MsgpackReader(Reader):
 
     Raises:
         FileNotFoundError: data file or index is missing
-        DatasetError: index does not describe the data file
+        DatasetError: index does not describe the data file, an index file
+            is damaged, or an interrupted write cannot be completed (e.g.
+            no write access to the directory)
     """
     _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
                     '_hash_table', '_hasher')
@@ -92,32 +123,89 @@ class MsgpackReader(Reader):
         self._pos = 0
         super().__init__()
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f'{path}: dataset file not found')
         if path.is_dir():
             raise IsADirectoryError(f'{path}: is a directory, not a dataset file')
         self._path = path
         self._buffering = buffering
         self._decode = object_hook(allow_pickle)
-        self._size = path.stat().st_size
-        offsets_path = path_append(path, SUFFIX_OFFSETS)
-        legacy_path = path_append(path, SUFFIX_LEGACY_INDEX)
-        if offsets_path.exists():
+        # the files' names as str, made once (a Path costs more than the
+        # stat() it is made for); appending to the name as path_append does
+        base = os.fspath(path)
+        self._names = {suffix: base + suffix for suffix in _DATASET_FILES}
+        journal = os.fspath(journal_path(path))
+        for _ in range(_OPEN_ATTEMPTS):
+            if _recover(path, journal):
+                warnings.warn(f'{path}: completed the last write, which was interrupted '
+                              'while it renamed its files', stacklevel=2)
+            self._ids = {}
+            try:
+                self._open_files()
+            except (DatasetError, OSError):
+                if self._settled(journal):
+                    raise
+                continue  # a writer replaced files meanwhile: look again
+            if self._settled(journal):
+                break
+        else:
+            raise DatasetError(f'{path}: its files changed {_OPEN_ATTEMPTS} times while it '
+                               'was opened (is a program writing it again and again?)')
+
+    def _open_files(self):
+        """Check the index against the data file; record each file's identity."""
+        path = self._path
+        names = self._names
+        ids = self._ids
+        try:
+            st = os.stat(names[''])
+        except FileNotFoundError:
+            ids[''] = None
+            raise FileNotFoundError(f'{path}: dataset file not found') from None
+        ids[''] = _identity(st)
+        self._size = st.st_size
+        ids[SUFFIX_FILTER] = _current_identity(names[SUFFIX_FILTER])
+        ids[SUFFIX_OFFSETS] = _current_identity(names[SUFFIX_OFFSETS])
+        if ids[SUFFIX_OFFSETS] is not None:
             self._legacy = False
+            offsets_path = Path(names[SUFFIX_OFFSETS])
             self._len = offsets_len(offsets_path)
             self._check_new_index(offsets_path)
-        elif legacy_path.exists():
-            self._legacy = True
-            self._len = legacy_index_len(legacy_path)
         else:
-            raise FileNotFoundError(
-                f'{path}: no index found; looked for {offsets_path.name} '
-                f'and {legacy_path.name} (rebuild it with datadings-index)'
+            ids[SUFFIX_LEGACY_INDEX] = _current_identity(names[SUFFIX_LEGACY_INDEX])
+            if ids[SUFFIX_LEGACY_INDEX] is None:
+                raise FileNotFoundError(
+                    f'{path}: no index found; looked for {path.name}{SUFFIX_OFFSETS} '
+                    f'and {path.name}{SUFFIX_LEGACY_INDEX} (rebuild it with datadings-index)'
+                )
+            self._legacy = True
+            self._len = legacy_index_len(Path(names[SUFFIX_LEGACY_INDEX]))
+
+    def _settled(self, journal):
+        """
+        No commit is pending and every recorded file is still there: then
+        what was read is one version of the dataset (a commit puts its
+        journal in place before its first rename and removes it after its
+        last, so one that overlapped the reads is seen either way).
+        """
+        if os.path.lexists(journal):
+            return False
+        names = self._names
+        return all(_current_identity(names[suffix]) == identity
+                   for suffix, identity in self._ids.items())
+
+    def _unchanged(self, suffix, st=None):
+        """Raise unless the file is still the one seen when the reader was opened."""
+        recorded = self._ids.get(suffix)
+        current = _identity(st) if st is not None else _current_identity(self._names[suffix])
+        if current != recorded:
+            raise DatasetError(
+                f'{self._names[suffix]}: replaced since {self._path.name} was opened '
+                '(a new version was written); open the dataset again'
             )
 
     def _check_new_index(self, offsets_path):
         n = self._len
         with open(offsets_path, 'rb') as f:
+            self._unchanged(SUFFIX_OFFSETS, os.fstat(f.fileno()))
             f.seek(-8, 2)
             last = int.from_bytes(f.read(8), 'big')
         if last != self._size:
@@ -125,8 +213,9 @@ class MsgpackReader(Reader):
                 f'{self._path}: index does not match data file: the offsets end '
                 f'at byte {last}, but the file has {self._size} bytes'
             )
-        keys_path = path_append(self._path, SUFFIX_KEYS)
-        if keys_path.exists():
+        keys_path = Path(self._names[SUFFIX_KEYS])
+        self._ids[SUFFIX_KEYS] = _current_identity(self._names[SUFFIX_KEYS])
+        if self._ids[SUFFIX_KEYS] is not None:
             k = keys_len(keys_path)
             if k != n:
                 raise DatasetError(
@@ -135,9 +224,10 @@ class MsgpackReader(Reader):
                 )
         else:
             warnings.warn(f'{keys_path} not found, keys are not available')
-        hashes_path = path_append(self._path, SUFFIX_KEY_HASHES)
-        if hashes_path.exists():
-            size = hashes_path.stat().st_size
+        hashes_path = Path(self._names[SUFFIX_KEY_HASHES])
+        self._ids[SUFFIX_KEY_HASHES] = _current_identity(self._names[SUFFIX_KEY_HASHES])
+        if self._ids[SUFFIX_KEY_HASHES] is not None:
+            size = self._ids[SUFFIX_KEY_HASHES][1]
             if size != 8 * (n + 1):
                 raise DatasetError(
                     f'{self._path}: index files disagree: {offsets_path.name} '
@@ -214,9 +304,11 @@ class MsgpackReader(Reader):
     def _mm(self):
         fileobj = open(self._path, 'rb')
         self._fileobj = fileobj
-        size = self._path.stat().st_size
-        if size != self._size:
+        st = os.fstat(fileobj.fileno())
+        if st.st_size != self._size:
             raise DatasetError(f'{self._path}: data file changed size since it was opened')
+        self._unchanged('', st)
+        size = st.st_size
         if size == 0:
             return b''
         return mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
@@ -228,6 +320,7 @@ class MsgpackReader(Reader):
     @cached_property
     def _legacy_index(self):
         keys, offsets = legacy_load_index(self._path)
+        self._unchanged(SUFFIX_LEGACY_INDEX)
         if offsets[-1] != self._size:
             raise DatasetError(f'{self._path}: legacy index does not match data file size')
         return keys, offsets
@@ -239,6 +332,7 @@ class MsgpackReader(Reader):
             offsets = np.array(self._legacy_index[1], dtype=np.uint64)
         else:
             offsets = load_offsets(self._path)
+            self._unchanged(SUFFIX_OFFSETS)
         if len(offsets) != self._len + 1 or int(offsets[-1]) != self._size:
             raise DatasetError(f'{self._path}: index does not match data file')
         return offsets
@@ -260,6 +354,7 @@ class MsgpackReader(Reader):
                     f'{self._path}: keys file {path_append(self._path, SUFFIX_KEYS).name} '
                     'not found (rebuild the index with datadings-index)'
                 ) from None
+            self._unchanged(SUFFIX_KEYS)
         if len(keys) != self._len:
             raise DatasetError(f'{self._path}: keys file lists {len(keys)} keys, '
                                f'the index {self._len} samples')
@@ -272,7 +367,10 @@ class MsgpackReader(Reader):
             if self._legacy:
                 raise FileNotFoundError
             salt, hashes = load_key_hashes(self._path)
+            self._unchanged(SUFFIX_KEY_HASHES)
         except FileNotFoundError:
+            if not self._legacy:
+                self._unchanged(SUFFIX_KEY_HASHES)
             salt, hashes = hash_keys(self._keys)
             hashes = hashes.astype(np.uint64)
         if len(hashes) != self._len:
@@ -305,9 +403,11 @@ class MsgpackReader(Reader):
 
     @cached_property
     def _filter(self):
-        if self._legacy or not path_append(self._path, SUFFIX_FILTER).exists():
+        if self._legacy or self._ids.get(SUFFIX_FILTER) is None:
             return None
-        return load_filter(self._path)
+        bloom = load_filter(self._path)
+        self._unchanged(SUFFIX_FILTER)
+        return bloom
 
     # --------------------------------------------------------------- lookups
 
@@ -333,15 +433,40 @@ class MsgpackReader(Reader):
                 return order[pos]
         return -1
 
+    def _check_miss(self, key):
+        """
+        The hashes do not know ``key``. If the Bloom filter has it (a false
+        positive about once in ``len(self)`` misses), the keys file decides:
+        a key it lists that the hashes miss means damaged key hashes, which
+        must not pass for a missing key.
+        """
+        if self._legacy or type(key) is not str:
+            return
+        bloom = self._filter
+        if bloom is None or key not in bloom:
+            return
+        try:
+            keys = self._keys
+        except FileNotFoundError:
+            return
+        if key in keys:
+            raise DatasetError(
+                f'{path_append(self._path, SUFFIX_KEY_HASHES)}: damaged, it misses the '
+                f'key {key!r} of sample {keys.index(key)} (rebuild the index with '
+                'datadings-index)'
+            )
+
     def find_index(self, key):
         """
         Returns the index of the sample with the given key.
 
         Raises:
             KeyError: no sample has this key
+            DatasetError: an index file is damaged
         """
         index = self._lookup(key)
         if index < 0:
+            self._check_miss(key)
             raise KeyError(key)
         return index
 
@@ -350,7 +475,10 @@ class MsgpackReader(Reader):
         bloom = self._filter
         if bloom is not None and type(key) is str and key not in bloom:
             return False
-        return self._lookup(key) >= 0
+        if self._lookup(key) >= 0:
+            return True
+        self._check_miss(key)
+        return False
 
     def find_key(self, index):
         """
@@ -395,8 +523,11 @@ class MsgpackReader(Reader):
             UnsafeDataError: sample holds pickled or object-dtype data
         """
         n = self._len
-        if index < 0:
-            index += n
+        try:
+            if index < 0:
+                index += n
+        except TypeError:
+            raise _index_type_error(self, index) from None
         if not 0 <= index < n:
             raise IndexError(f'index {index} out of range for length {n} reader')
         off = self._off
@@ -610,9 +741,12 @@ class MsgpackReader(Reader):
 
     # ---------------------------------------------------------- verification
 
+    def _md5_hashes(self):
+        md5_path = path_append(self._path, _MD5)
+        return md5_path, load_md5file(md5_path)
+
     def _md5_entry(self, path):
-        md5_path = path_append(self._path, '.md5')
-        hashes = load_md5file(md5_path)
+        md5_path, hashes = self._md5_hashes()
         try:
             return hashes[path.name]
         except KeyError:
@@ -631,7 +765,7 @@ class MsgpackReader(Reader):
 
         Raises:
             FileNotFoundError: md5 file is missing
-            DatasetError: md5 file lists no hash for the data file
+            DatasetError: md5 file is damaged or lists no hash for the data file
         """
         expected = self._md5_entry(self._path)
         return hash_md5hex(self._path, read_size, progress) == expected
@@ -657,9 +791,10 @@ class MsgpackReader(Reader):
 
         Raises:
             FileNotFoundError: md5 file is missing
+            DatasetError: md5 file is damaged or lists a file outside the
+                directory
         """
-        md5_path = path_append(self._path, '.md5')
-        hashes = load_md5file(md5_path)
+        md5_path, hashes = self._md5_hashes()
         index_names = {p.name for p in self.index_files()}
         index_names.update(
             name for name in hashes
@@ -668,8 +803,10 @@ class MsgpackReader(Reader):
         if not index_names:
             return False
         for name in sorted(index_names):
+            if '/' in name or os.sep in name or '\0' in name:
+                raise DatasetError(f'{md5_path}: lists a file outside the directory: {name!r}')
             path = self._path.with_name(name)
-            if name not in hashes or not path.exists():
+            if name not in hashes or not path.is_file():
                 return False
             if hash_md5hex(path, read_size, progress) != hashes[name]:
                 return False

@@ -1,8 +1,21 @@
 """The abstract :py:class:`Reader` every dataset reader derives from."""
 from abc import ABCMeta
 from abc import abstractmethod
+import operator
 
 __all__ = ('Reader',)
+
+
+def _index_type_error(reader, index):
+    """The error for ``reader[index]`` with an index that is not a position."""
+    name = type(reader).__name__
+    if isinstance(index, (str, bytes)):
+        return TypeError(
+            f'{name} indices are sample positions (int) or slices, not '
+            f'{type(index).__name__} ({index!r}); look keys up with '
+            f'reader.find_index({index!r}) (then reader[i]) or reader.seek_key({index!r})'
+        )
+    return TypeError(f'{name} indices must be int or slice, not {type(index).__name__}')
 
 
 class Reader(metaclass=ABCMeta):
@@ -210,12 +223,22 @@ class Reader(metaclass=ABCMeta):
         """
         ``reader[i]`` returns sample ``i`` (negative counts from the end);
         ``reader[a:b:step]`` returns a list of samples.
+        Keys are not indices: look them up with :py:meth:`find_index`
+        or :py:meth:`seek_key`.
+
+        Raises:
+            IndexError: index out of range
+            TypeError: index is neither an int nor a slice (e.g. a key)
         """
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step == 1:
                 return list(self.slice(start, stop)) if stop > start else []
             return [self.get(i) for i in range(start, stop, step)]
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise _index_type_error(self, index) from None
         return self.get(index)
 
     def _iter_range(self, start, stop):

@@ -65,3 +65,25 @@ def test_unindexable_data_writes_nothing(cli, data, tmp_path):
         ['cut.msgpack', 'dup.msgpack', 'nokey.msgpack', 'intkey.msgpack', 'text.msgpack']
         + [p.name for p in cli.dataset_files(data)])
     cli.user_error(cli.call('index', '--bogus', text), status=2)
+
+
+def test_interrupted_commit_is_completed_first(cli, data):
+    import subprocess
+    import sys
+    script = f'''
+import os, signal
+from datadings_like import index
+from datadings_like.writer import FileWriter
+index._commit_hook = lambda step: step == 'renamed data.msgpack' and os.kill(os.getpid(), signal.SIGKILL)
+with FileWriter({str(data)!r}, overwrite=True, disable=True) as writer:
+    writer.write({{'key': 'only'}})
+'''
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode < 0, proc.stderr
+    result = cli.run('index', '-y', '-q', data)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f'warning: {data}: completed the last write, which was '
+                             'interrupted while it renamed its files\n')
+    assert cli.keys(data) == ['only'] and cli.temp_files(data.parent) == []
+    assert cli.run('verify', '-q', data).returncode == 0

@@ -96,3 +96,55 @@ def test_duplicate_keys_in_data(cli, tmp_path):
 def test_usage_errors(cli):
     cli.user_error(cli.call('verify'), status=2)
     cli.user_error(cli.call('verify', '--bogus', 'x'), status=2)
+
+
+KILLED_COMMIT = '''
+import os, signal
+from datadings_like import index
+from datadings_like.writer import FileWriter
+
+def hook(name):
+    if name == 'renamed {name}.keys':
+        os.kill(os.getpid(), signal.SIGKILL)
+index._commit_hook = hook
+with FileWriter({path!r}, overwrite=True, disable=True) as writer:
+    for i in range(9):
+        writer.write({{'key': f'new{{i}}'}})
+'''
+
+
+def killed_while_committing(cli, path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, '-c', KILLED_COMMIT.format(name=path.name, path=str(path))],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode < 0, proc.stderr
+    assert path.with_name(f'.{path.name}.commit').exists()
+
+
+def test_interrupted_commit_is_completed(cli, data):
+    killed_while_committing(cli, data)
+    result = cli.run('verify', '-q', data)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f'{data}: OK\n'
+    assert result.stderr == f'{data}: note: completed the last write, which was interrupted ' \
+        'while it renamed its files\n'
+    assert cli.keys(data) == [f'new{i}' for i in range(9)]
+    assert cli.temp_files(data.parent) == []
+
+
+def test_interrupted_commit_without_write_access_is_a_problem(cli, data):
+    killed_while_committing(cli, data)
+    read_only = '''
+import errno, os
+def refuse(*args, **kwargs):
+    raise PermissionError(errno.EACCES, 'Permission denied', args[0])
+os.replace = os.rename = os.unlink = refuse
+'''
+    result = cli.run_patched('verify', ['-q', data], read_only)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f'{data}: data.msgpack: the last write of this dataset was interrupted')
+    assert 'write access' in lines[0]
+    assert len(lines) > 1  # the mixed files do not pass either
+    assert cli.run('verify', '-q', data).returncode == 0  # with write access

@@ -437,3 +437,40 @@ def test_legacy_index_for_data_file_with_other_suffix(tmp_path):
         pos += len(p)
     (tmp_path / 'old.bin.index').write_bytes(msgpack.packb(index))
     assert list(MsgpackReader(path)) == samples
+
+
+def test_key_as_index_explains_find_index(dataset):
+    from datadings_like.reader import ListReader
+    path, samples = dataset
+    reader = MsgpackReader(path)
+    for call in (lambda: reader['s3'], lambda: reader.get('s3')):
+        with pytest.raises(TypeError) as info:
+            call()
+        message = str(info.value)
+        assert "find_index('s3')" in message and "seek_key('s3')" in message
+        assert '<' not in message
+    with pytest.raises(TypeError, match='must be int or slice, not float'):
+        reader[1.5]
+    assert reader[np.int64(3)]['key'] == 's3'
+    assert reader[reader.find_index('s3')]['key'] == 's3'
+    with pytest.raises(TypeError, match='find_index'):
+        ListReader([{'key': 'a'}])['a']
+
+
+def test_opening_records_files_and_stays_cheap(dataset):
+    # opening reads only sizes and headers, and finds no journal
+    path, _ = dataset
+    reader = MsgpackReader(path)
+    assert set(reader._ids) >= {'', '.offsets', '.keys', '.key_hashes', '.filter'}
+    assert not path.with_name('.data.msgpack.commit').exists()
+    assert '_keys' not in reader.__dict__ and '_offsets' not in reader.__dict__
+
+
+def test_pickled_reader_refuses_a_replaced_dataset(tmp_path):
+    path = write_dataset(tmp_path / 'a.msgpack', make_samples(5, prefix='a'))
+    reader = MsgpackReader(path)
+    state = pickle.dumps(reader)
+    write_dataset(path, make_samples(5, prefix='b'), overwrite=True)
+    worker = pickle.loads(state)  # e.g. a DataLoader worker started later
+    with pytest.raises(DatasetError, match='replaced since'):
+        worker.get(0)
