@@ -4,7 +4,8 @@ INPUT is either
 
 - a directory with one sub-directory per class, a class-per-folder tree
   (INPUT/{LABEL}/...): every image below a class directory, also in
-  deeper sub-directories, is a sample of that class. Labels are numbers:
+  deeper sub-directories and behind symbolic links to directories (but
+  not around a loop), is a sample of that class. Labels are numbers:
   the positions of the class directories in natural sort order (or in
   --classes FILE). Images directly in INPUT and hidden files are ignored.
   Images are files ending in .jpg .jpeg .png .bmp .gif .tif .tiff .webp
@@ -43,8 +44,12 @@ them with "datadings-write folder SPLIT.lst ... --root ROOT".
 Sample keys are the image paths relative to the root ("cat/0001.jpg"),
 as written in list files. JPEG and PNG images are stored byte for byte
 unless --resize or --compress is given; CMYK JPEGs become RGB JPEGs,
-other formats (BMP, GIF, TIFF, WebP) PNG. Files that cannot be read are
-skipped with a warning.
+other formats (BMP, GIF, TIFF, WebP) PNG. 16-bit grey images stay 16-bit
+(so do 32-bit ones whose pixels are whole numbers from 0 to 65535); other
+32-bit images and 16-bit colour TIFFs are skipped, as no PNG holds them
+losslessly. --compress makes every image an 8-bit JPEG. Files that cannot
+be read or stored, and names that are not UTF-8, are skipped with a
+warning.
 
 Examples:
 
@@ -53,11 +58,15 @@ Examples:
     datadings-write folder labels.csv --resize 256 --compress 90
     datadings-write folder photos/ --split train=0.8,test=0.2 --make-list
 """
+from contextlib import contextmanager
 from pathlib import Path
 import csv
+import logging
 import os
 import re
 import sys
+import threading
+import warnings
 
 from natsort import natsorted
 
@@ -154,23 +163,66 @@ def _has_ext(name, exts):
     return name.lower().endswith(exts) and not name.startswith('.')
 
 
+def _is_text(name):
+    """Whether a file name is valid UTF-8: undecodable bytes arrive as
+    surrogate escapes, which neither keys nor list files can hold."""
+    try:
+        name.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path):
+    """A path for messages; bytes that are not UTF-8 are shown as ``\\xNN``."""
+    return os.fsencode(path).decode('utf-8', 'backslashreplace')
+
+
+_NOT_TEXT = 'name is not valid UTF-8 (sample keys are text); rename it'
+
+
+def _is_dir(entry):
+    try:
+        return entry.is_dir()  # follows symbolic links
+    except OSError:
+        return False
+
+
 class TreeSource:
     """
     Samples of a class-per-folder tree: ``(key, path, label)`` with the
     key relative to ``root`` (``"cat/0001.jpg"``).
+
+    Symbolic links to directories are followed, unless they lead back to
+    a directory they are in or to ``root`` (a loop). Files and directories
+    whose names are not valid UTF-8 are skipped.
 
     Parameters:
         root: directory with one sub-directory per class
         exts: tuple of lower-case file name extensions of images
         classes: class names in label order, or None for natsorted
             directory names
+
+    Attributes:
+        problems: dict ``path -> message`` of what was skipped while
+            listing the tree and why (names that are not UTF-8, symbolic
+            link loops, directories that cannot be listed); filled by the
+            constructor and by iterating
     """
 
     def __init__(self, root, exts=IMAGE_EXTENSIONS, classes=None):
         self.root = root
         self.exts = tuple(exts)
+        self.problems = {}
         entries = [e for e in os.scandir(root) if not e.name.startswith('.')]
-        dirs = natsorted(e.name for e in entries if e.is_dir())
+        dirs = []
+        for entry in entries:
+            if _is_dir(entry):
+                if _is_text(entry.name):
+                    dirs.append(entry.name)
+                else:
+                    self._problem(entry.path, 'class directory ' + _NOT_TEXT)
+        dirs = natsorted(dirs)
         self.ignored = sum(1 for e in entries if e.is_file() and _has_ext(e.name, self.exts))
         if classes is None:
             if not dirs:
@@ -185,18 +237,72 @@ class TreeSource:
         self.classes = list(classes)
         self.named = True
 
+    def _problem(self, path, message):
+        self.problems.setdefault(_shown(path), message)
+
     def __iter__(self):
         for label, name in enumerate(self.classes):
             top = os.path.join(self.root, name)
             if not os.path.isdir(top):
                 continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                dirnames[:] = natsorted(d for d in dirnames if not d.startswith('.'))
-                for filename in natsorted(filenames):
-                    if _has_ext(filename, self.exts):
-                        path = os.path.join(dirpath, filename)
-                        key = Path(os.path.relpath(path, self.root)).as_posix()
-                        yield key, path, label
+            for path in self._walk(top):
+                key = Path(os.path.relpath(path, self.root)).as_posix()
+                yield key, path, label
+
+    def _walk(self, top):
+        """
+        Image files below ``top`` in natural order, a directory's files
+        before its sub-directories (as :py:func:`os.walk` from the top).
+        Symbolic links to directories are followed; a link back to one of
+        the directories it is in, or to the root, is a loop and is not.
+        """
+        def ident(path):
+            st = os.stat(path)
+            return st.st_dev, st.st_ino
+
+        # a link back to the root is a loop too (it would add other classes);
+        # an explicit stack: a very deep tree must not exhaust the recursion limit
+        root = ident(self.root)
+        if ident(top) == root:
+            self._problem(top, f'symbolic link back to {_shown(self.root)} (a loop): '
+                               'not followed')
+            return
+        stack = [(top, {root: self.root, ident(top): top})]
+        while stack:
+            directory, ancestors = stack.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except OSError as exc:
+                self._problem(directory, f'cannot list directory ({exc.strerror or exc}): skipped')
+                continue
+            files, dirs = [], []
+            for entry in entries:
+                if not entry.name.startswith('.'):
+                    (dirs if _is_dir(entry) else files).append(entry.name)
+            for name in natsorted(files):
+                if _has_ext(name, self.exts):
+                    path = os.path.join(directory, name)
+                    if _is_text(name):
+                        yield path
+                    else:
+                        self._problem(path, 'file ' + _NOT_TEXT)
+            below = []
+            for name in natsorted(dirs):
+                path = os.path.join(directory, name)
+                if not _is_text(name):
+                    self._problem(path, 'directory ' + _NOT_TEXT)
+                    continue
+                try:
+                    key = ident(path)
+                except OSError as exc:
+                    self._problem(path, f'cannot open directory ({exc.strerror or exc}): skipped')
+                    continue
+                if key in ancestors:
+                    self._problem(path, f'symbolic link back to {_shown(ancestors[key])} '
+                                        '(a loop): not followed')
+                    continue
+                below.append((path, {**ancestors, key: path}))
+            stack.extend(reversed(below))
 
     def groups(self):
         """Default splits without ``--split``: everything is ``train``."""
@@ -500,10 +606,10 @@ def _write_list(path, items, overwrite):
     return count
 
 
-def _check_resized_size(data, resize):
+def _check_resized_size(image, resize):
     """Refuse (ImageError) an image whose resized version would exceed
-    :py:data:`MAX_RESIZED_PIXELS`; only the header is read."""
-    w, h = open_image(data).size
+    :py:data:`MAX_RESIZED_PIXELS`; ``image`` is opened, not decoded."""
+    w, h = image.size
     short, long = sorted((max(w, 1), max(h, 1)))
     pixels = resize * max(1, round(long * resize / short))
     if pixels > MAX_RESIZED_PIXELS:
@@ -512,24 +618,146 @@ def _check_resized_size(data, resize):
                          f'(at most {MAX_RESIZED_PIXELS})')
 
 
-def _make_convert(args, skipped):
+_COLOUR_TYPES_WITH_CHANNELS = (2, 4, 6)  # PNG colour types RGB, grey+alpha, RGBA
+
+
+def _deep_colour_bits(image, data):
+    """
+    Bits per channel of a PNG or TIFF image with colour (or alpha)
+    channels of more than 8 bits, which Pillow decodes with 8 bits per
+    channel; None for all others (16- and 32-bit grey images Pillow reads
+    at their depth).
+    """
+    if image.format == 'PNG':
+        # IHDR, the first chunk: bit depth and colour type follow width and height
+        if len(data) >= 26 and data[12:16] == b'IHDR' \
+                and data[24] > 8 and data[25] in _COLOUR_TYPES_WITH_CHANNELS:
+            return data[24]
+    elif image.format == 'TIFF' and not image.mode.startswith(('I', 'F')):
+        bits = getattr(image, 'tag_v2', {}).get(258)  # BitsPerSample
+        if isinstance(bits, tuple):
+            bits = max(bits, default=None)
+        if isinstance(bits, int) and bits > 8:
+            return bits
+    return None
+
+
+def _check_bit_depth(image, data, resize):
+    """
+    Without ``--compress``, refuse (ImageError, saying why) images that
+    would lose bits: colour PNGs (with ``--resize``) and TIFFs with more
+    than 8 bits per channel. 16- and 32-bit grey images are checked by
+    :py:func:`~datadings_like.sets.tools.to_uint16` when they are converted.
+    """
+    bits = _deep_colour_bits(image, data)
+    if bits is None:
+        return
+    if image.format == 'PNG':
+        if resize is not None:
+            raise ImageError(
+                f'{bits}-bit colour PNG: Pillow decodes colour images with 8 bits per '
+                'channel, so --resize would lose its precision; convert it without '
+                '--resize (stored byte for byte), or with --compress (8-bit JPEG)')
+        return  # stored byte for byte
+    raise ImageError(
+        f'{bits}-bit colour {image.format}: Pillow decodes colour images with 8 bits '
+        'per channel, so it cannot be stored losslessly; convert it to PNG yourself '
+        '(PNGs are stored byte for byte), or use --compress (8-bit JPEG)')
+
+
+class _PillowNotes:
+    """
+    Collects what Pillow reports while images are converted, its warnings
+    (corrupt EXIF data, ...) and its log messages, instead of letting them
+    run over the progress bar; each is attributed to the image that the
+    same thread is converting. Use :py:meth:`capture` around conversion.
+    """
+
+    def __init__(self):
+        self.lines = {}  # insertion-ordered set
+        self._local = threading.local()
+
+    @contextmanager
+    def image(self, path):
+        """Attribute what is reported in this thread to ``path``."""
+        self._local.path = path
+        try:
+            yield
+        finally:
+            self._local.path = None
+
+    def add(self, text):
+        path = getattr(self._local, 'path', None)
+        self.lines[f'{_shown(path)}: {text}' if path is not None else text] = None
+
+    def _showwarning(self, message, category, filename, lineno, file=None, line=None):
+        from PIL import Image
+        if issubclass(category, Image.DecompressionBombWarning):
+            # an error, as open_image makes it (whose own filter another
+            # thread's catch_warnings may have removed for a moment)
+            raise message if isinstance(message, Warning) else category(message)
+        self.add(str(message))
+
+    @contextmanager
+    def capture(self):
+        """Record warnings (each time one is given; deprecation warnings are
+        ignored, as by default) and the ``PIL`` logger's messages of level
+        WARNING and above, instead of printing them."""
+        notes = self
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                notes.add(record.getMessage())
+
+        handler = Handler(logging.WARNING)
+        logger = logging.getLogger('PIL')
+        propagate = logger.propagate
+        with warnings.catch_warnings():
+            warnings.simplefilter('always')
+            for category in (DeprecationWarning, PendingDeprecationWarning,
+                             ImportWarning, ResourceWarning):
+                warnings.simplefilter('ignore', category)  # as by default
+            warnings.showwarning = self._showwarning
+            logger.addHandler(handler)
+            logger.propagate = False
+            try:
+                yield self
+            finally:
+                logger.removeHandler(handler)
+                logger.propagate = propagate
+
+
+def _make_convert(args, skipped, notes):
     quality, subsampling, resize = args.compress, args.subsampling, args.resize
 
     def convert(item):
         key, path, label = item
-        try:
-            with open(path, 'rb') as f:
-                data = f.read()
-            if resize is not None:
-                _check_resized_size(data, resize)
-            image = convert_image(data, quality=quality, subsampling=subsampling,
-                                  resize=resize)
-        except (OSError, ImageError) as exc:
-            skipped.append(f'{path}: {exc}')
-            return None
+        with notes.image(path):
+            try:
+                with open(path, 'rb') as f:
+                    data = f.read()
+                opened = open_image(data)
+                if resize is not None:
+                    _check_resized_size(opened, resize)
+                if quality is None:
+                    _check_bit_depth(opened, data, resize)
+                image = convert_image(data, quality=quality, subsampling=subsampling,
+                                      resize=resize)
+            except (OSError, ImageError) as exc:
+                skipped.append(f'{_shown(path)}: {exc}')
+                return None
         return ImageClassificationData(key, image, label)
 
     return convert
+
+
+def _print_list(title, lines, limit=10):
+    lines = list(lines)
+    if not lines:
+        return
+    shown = '\n  '.join(lines[:limit])
+    more = f'\n  ... and {len(lines) - limit} more' if len(lines) > limit else ''
+    print(f'{title}:\n  {shown}{more}', file=sys.stderr)
 
 
 def _exts(value):
@@ -628,8 +856,12 @@ def main(argv=None):
     else:
         for item in source:
             counts[assign_split(item[0], bounds)] += 1
+    problems = getattr(source, 'problems', {})
+    _print_list(f'warning: skipped {len(problems)} '
+                f'{"entry" if len(problems) == 1 else "entries"} of {_shown(inputs[0])}',
+                (f'{path}: {message}' for path, message in problems.items()))
     if not any(counts.values()):
-        raise UserError(f'no images found in {inputs[0]}')
+        raise UserError(f'no images found in {_shown(inputs[0])}')
 
     # classes.txt is checked now and written last, after the outputs
     classes_text = _classes_text(outdir, source.classes, args.no_confirm) \
@@ -656,29 +888,35 @@ def main(argv=None):
                   f'--root {os.path.abspath(root)}', file=sys.stderr)
         return
 
-    # before anything is written: every split to write needs a readable
-    # image (converting until the first one that is), or it would be empty
-    readable, unreadable = {}, {}
+    notes = _PillowNotes()
+    with notes.capture():
+        _convert_splits(args, groups, counts, outdir, classes_text, notes)
+
+
+def _convert_splits(args, groups, counts, outdir, classes_text, notes):
+    # before anything is written: every split to write needs an image that
+    # can be converted (trying until the first one), or it would be empty
+    convertible, failed = {}, {}
     for split in groups:
-        unreadable[split] = []
-        probe = _make_convert(args, unreadable[split])
-        readable[split] = bool(counts[split]) and any(
+        failed[split] = []
+        probe = _make_convert(args, failed[split], notes)
+        convertible[split] = bool(counts[split]) and any(
             probe(item) is not None for item in groups[split])
-    if not any(readable.values()):
-        bad = [line for lines in unreadable.values() for line in lines]
-        raise UserError(f'none of the {len(bad)} images could be read, nothing '
+    if not any(convertible.values()):
+        bad = [line for lines in failed.values() for line in lines]
+        raise UserError(f'none of the {len(bad)} images could be converted, nothing '
                         f'written (first: {bad[0]})')
 
     skipped = []
-    convert = _make_convert(args, skipped)
+    convert = _make_convert(args, skipped, notes)
 
     def write_split(split):
         if not counts[split]:
             print(f'{split}: no samples, nothing written', file=sys.stderr)
             return None
-        if not readable[split]:
-            skipped.extend(unreadable[split])
-            print(f'{split}: none of its {counts[split]} images could be read, '
+        if not convertible[split]:
+            skipped.extend(failed[split])
+            print(f'{split}: none of its {counts[split]} images could be converted, '
                   'nothing written', file=sys.stderr)
             return None
         return write_samples(os.path.join(outdir, split + '.msgpack'), groups[split],
@@ -687,11 +925,10 @@ def main(argv=None):
     try:
         _write_then_classes(list(groups), write_split, outdir, classes_text)
     finally:
-        if skipped:
-            shown = '\n  '.join(skipped[:10])
-            more = f'\n  ... and {len(skipped) - 10} more' if len(skipped) > 10 else ''
-            print(f'warning: skipped {len(skipped)} unreadable images:\n  {shown}{more}',
-                  file=sys.stderr)
+        _print_list(f'warning: skipped {len(skipped)} image{"s" * (len(skipped) != 1)}',
+                    skipped)
+        _print_list(f'warning: Pillow reported {len(notes.lines)} problem'
+                    f'{"s" * (len(notes.lines) != 1)} while converting', notes.lines)
 
 
 if __name__ == '__main__':

@@ -4,9 +4,14 @@ from http.server import ThreadingHTTPServer
 from types import SimpleNamespace
 import hashlib
 import os
+import shutil
 import socket
+import ssl
+import struct
+import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -38,6 +43,9 @@ class Server:
         self.slow_first = {}  # name -> seconds to wait before the first response
         self.cut_always = {}  # name -> bytes to send before closing, every time
         self.no_length = set()  # names sent without Content-Length (until closed)
+        self.status_first = {}  # name -> HTTP status of the first response
+        self.status_always = {}  # name -> HTTP status of every response
+        self.reset_first = set()  # names whose first request gets a TCP reset
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +59,17 @@ class Server:
                 outer.requests.append((self.path, rng))
                 name = self.path.rsplit('/', 1)[-1]
                 first = sum(1 for p, _ in outer.requests if p == self.path) == 1
+                status = outer.status_always.get(name, outer.status_first.get(name) if first else None)
+                if status is not None:
+                    self.send_error(status)
+                    return
+                if first and name in outer.reset_first:
+                    # close with SO_LINGER 0: the client sees a reset, no response
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack('ii', 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if name not in outer.files:
                     self.send_error(404)
                     return
@@ -94,6 +113,21 @@ class Server:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+PROXY_VARIABLES = ('http_proxy', 'https_proxy', 'ftp_proxy', 'all_proxy', 'no_proxy')
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch):
+    """Requests go to 127.0.0.1 directly, whatever the environment says."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    # urlopen's opener reads the proxy variables once, when it is made
+    urllib.request.install_opener(None)
+    yield
+    urllib.request.install_opener(None)
 
 
 @pytest.fixture
@@ -227,12 +261,14 @@ def test_http_404_fails_without_retries(server, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_gives_up_after_retries(monkeypatch, tmp_path):
-    monkeypatch.delenv(dl.MIRROR_VARIABLE, raising=False)
-    monkeypatch.setattr(dl, 'RETRY_DELAY', 0.0)
+def test_gives_up_after_retries(server, monkeypatch, tmp_path):
     monkeypatch.setattr(dl, 'RETRIES', 2)
-    with pytest.raises(dl.DownloadError, match='3 attempts'):
-        prepare_indir(files(), args(tmp_path))  # official address refuses
+    server.files['data.bin'] = CONTENT
+    server.status_always['data.bin'] = 503
+    with pytest.raises(dl.DownloadError, match='3 attempts') as exc:
+        prepare_indir(files(), args(tmp_path))
+    assert 'HTTP 503' in str(exc.value)
+    assert len(server.requests) == 3
     assert not (tmp_path / 'data.bin').exists()
 
 
@@ -288,3 +324,148 @@ def test_locate_and_verify_files(tmp_path):
     dl.verify_files(fs, str(tmp_path), quiet=True)  # 'b' has no md5: not checked
     located = dl.locate_files(fs, 'dir')
     assert located['x']['path'] == os.path.join('dir', 'a') and fs['x']['path'] == 'a'
+
+
+# -------------------------- issue 9, item 12: retry only what retrying fixes
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """A resolver that knows no host name (numeric addresses resolve as
+    usual, without any lookup); returns the names it was asked for."""
+    asked = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        try:
+            socket.inet_pton(socket.AF_INET6 if ':' in str(host) else socket.AF_INET, host)
+        except (OSError, TypeError):
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known') from None
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, 'getaddrinfo', getaddrinfo)
+    return asked
+
+
+@pytest.fixture
+def real_delays(monkeypatch):
+    """The default retry delay (1 s, then 2, 4, ...): a retry shows in the time taken."""
+    monkeypatch.setattr(dl, 'RETRY_DELAY', 1.0)
+    monkeypatch.setattr(dl, 'RETRIES', 5)
+
+
+def timed(function, *args, **kwargs):
+    start = time.monotonic()
+    try:
+        function(*args, **kwargs)
+    except dl.DownloadError as exc:
+        return str(exc), time.monotonic() - start
+    raise AssertionError('no DownloadError')
+
+
+def test_dns_failure_fails_fast_naming_the_host(monkeypatch, tmp_path, fake_dns, real_delays, capsys):
+    monkeypatch.delenv(dl.MIRROR_VARIABLE, raising=False)
+    url = 'http://datasets.example.invalid/official/'
+    message, elapsed = timed(prepare_indir, files(url=url + 'data.bin'), args(tmp_path))
+    assert elapsed < 0.9 and fake_dns == ['datasets.example.invalid']
+    assert 'cannot resolve host datasets.example.invalid (Name or service not known)' in message
+    assert 'data.bin' in message and 'retry' not in message
+    assert os.listdir(tmp_path) == []
+    # the shell tools print one line
+    with pytest.raises(SystemExit) as exc:
+        run_main(lambda argv: prepare_indir(files(url=url + 'data.bin'), args(tmp_path)),
+                 prog='writer')
+    assert exc.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('writer: error: could not download data.bin')
+
+
+def test_dns_failure_of_the_proxy_names_the_proxy(monkeypatch, tmp_path, fake_dns, real_delays):
+    monkeypatch.delenv(dl.MIRROR_VARIABLE, raising=False)
+    monkeypatch.setenv('http_proxy', 'http://proxy.example.invalid:3128')
+    message, elapsed = timed(dl.download, 'http://127.0.0.1:9/x.bin', tmp_path / 'x.bin',
+                             quiet=True)
+    assert elapsed < 0.9 and fake_dns == ['proxy.example.invalid']
+    assert 'cannot resolve proxy host proxy.example.invalid:3128' in message
+
+
+def test_dns_failure_of_the_mirror_fails_fast(monkeypatch, tmp_path, fake_dns, real_delays):
+    monkeypatch.setenv(dl.MIRROR_VARIABLE, 'https://mirror.example.invalid/sets')
+    message, elapsed = timed(prepare_indir, files(), args(tmp_path))
+    assert elapsed < 0.9 and fake_dns == ['mirror.example.invalid']
+    assert 'mirror.example.invalid' in message and dl.MIRROR_VARIABLE in message
+
+
+def test_connection_refused_fails_fast(monkeypatch, tmp_path, real_delays):
+    monkeypatch.delenv(dl.MIRROR_VARIABLE, raising=False)
+    message, elapsed = timed(prepare_indir, files(), args(tmp_path))  # DEAD_URL refuses
+    assert elapsed < 0.9
+    assert 'host 127.0.0.1:9: connection refused' in message
+    assert not (tmp_path / 'data.bin').exists()
+
+
+def test_missing_file_in_a_local_mirror_fails_fast(monkeypatch, tmp_path, real_delays):
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    monkeypatch.setenv(dl.MIRROR_VARIABLE, str(mirror))
+    message, elapsed = timed(prepare_indir, files(), args(tmp_path / 'in'))
+    assert elapsed < 0.9
+    assert 'No such file or directory' in message and str(mirror / 'data.bin') in message
+
+
+@pytest.mark.parametrize('status', [400, 401, 403, 404, 410, 501])
+def test_client_errors_fail_fast(server, tmp_path, real_delays, status):
+    server.files['data.bin'] = CONTENT
+    server.status_always['data.bin'] = status
+    message, elapsed = timed(prepare_indir, files(), args(tmp_path))
+    assert elapsed < 0.9 and len(server.requests) == 1
+    assert f'HTTP {status}' in message
+
+
+@pytest.mark.parametrize('status', [408, 429, 500, 502, 503, 504, 507])
+def test_server_errors_are_retried(server, tmp_path, status):
+    server.files['data.bin'] = CONTENT
+    server.status_first['data.bin'] = status
+    prepare_indir(files(), args(tmp_path))
+    assert (tmp_path / 'data.bin').read_bytes() == CONTENT
+    assert len(server.requests) == 2
+
+
+def test_connection_reset_is_retried(server, tmp_path):
+    server.files['data.bin'] = CONTENT
+    server.reset_first.add('data.bin')
+    prepare_indir(files(), args(tmp_path))
+    assert (tmp_path / 'data.bin').read_bytes() == CONTENT
+    assert len(server.requests) == 2
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """The test server behind TLS, with a self-signed certificate that no
+    client trusts."""
+    openssl = shutil.which('openssl')
+    if openssl is None:
+        pytest.skip('openssl is needed to make a certificate')
+    (tmp_path / 'tls').mkdir()
+    key, cert = tmp_path / 'tls' / 'key.pem', tmp_path / 'tls' / 'cert.pem'
+    made = subprocess.run([openssl, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                           '-keyout', str(key), '-out', str(cert), '-days', '2',
+                           '-subj', '/CN=127.0.0.1'], capture_output=True)
+    if made.returncode:
+        pytest.skip('openssl could not make a certificate: ' + made.stderr.decode(errors='replace'))
+    s = Server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    s.httpd.socket = context.wrap_socket(s.httpd.socket, server_side=True)
+    s.url = s.url.replace('http://', 'https://')
+    yield s
+    s.close()
+
+
+def test_tls_certificate_error_fails_fast(tls_server, monkeypatch, tmp_path, real_delays):
+    tls_server.files['data.bin'] = CONTENT
+    monkeypatch.setenv(dl.MIRROR_VARIABLE, tls_server.url)
+    message, elapsed = timed(prepare_indir, files(), args(tmp_path / 'in'))
+    assert elapsed < 0.9 and tls_server.requests == []
+    assert 'TLS certificate of host 127.0.0.1:' in message and 'cannot be verified' in message
+    assert os.listdir(tmp_path / 'in') == []

@@ -324,7 +324,7 @@ def test_no_readable_image_is_an_error(tmp_path, split):
     assert result.returncode == 1, result.stderr
     assert 'Traceback' not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and 'none of the 4 images could be read' in lines[0], lines
+    assert len(lines) == 1 and 'none of the 4 images could be converted' in lines[0], lines
     # nothing written: no datasets, no classes.txt, no temp files
     assert _outputs(root) == []
 
@@ -337,7 +337,7 @@ def test_split_without_readable_images_is_skipped(tmp_path):
     (tmp_path / 'good.lst').write_text('0\ta\tphotos/a/good.png\n')
     (tmp_path / 'bad.lst').write_text('0\tb\tphotos/b/bad.png\n')
     result = ok(tmp_path / 'good.lst', tmp_path / 'bad.lst', '-o', tmp_path / 'out')
-    assert 'bad: none of its 1 images could be read' in result.stderr
+    assert 'bad: none of its 1 images could be converted' in result.stderr
     assert 'bad.png' in result.stderr  # listed with the skipped images
     assert sorted(p.name for p in (tmp_path / 'out').glob('*.msgpack')) == ['good.msgpack']
     assert load_classes(tmp_path / 'out') == ['a', 'b']
@@ -389,3 +389,238 @@ def test_classes_file_is_checked_before_writing(tmp_path):
     assert result.returncode == 1 and 'other class names' in result.stderr
     assert _outputs(root) == ['classes.txt']
     assert (root / 'classes.txt').read_text() == 'other\n'
+
+
+# ------------------------------------------- issue 9, item 10: robustness
+
+def _bytes_path(*parts):
+    return os.path.join(*(os.fsencode(p) for p in parts))
+
+
+def test_names_not_utf8_are_skipped(tmp_path):
+    root = tmp_path / 'photos'
+    save(root / 'a' / 'ok.png', pixels(1))
+    save(root / 'b' / 'fine.png', pixels(2))
+    try:
+        for where in (('a', b'bad\xff.png'), (b'class\xfe', 'x.png'), ('a', b'sub\xfd', 'y.png')):
+            path = _bytes_path(root, *where)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as f:
+                f.write((root / 'a' / 'ok.png').read_bytes())
+    except OSError:  # pragma: no cover - a file system that only takes UTF-8 names
+        pytest.skip('this file system refuses names that are not UTF-8')
+    out = tmp_path / 'out'
+    result = ok(root, '-o', out, '--shuffle', 'no')
+    assert 'Traceback' not in result.stderr
+    for shown in (r'a/bad\xff.png', r'class\xfe', r'a/sub\xfd'):
+        assert shown in result.stderr and 'not valid UTF-8' in result.stderr, result.stderr
+    assert list(read(out / 'train.msgpack')) == ['a/ok.png', 'b/fine.png']
+    assert load_classes(out) == ['a', 'b']
+    # --make-list too
+    lists = tmp_path / 'lists'
+    result = ok(root, '-o', lists, '--make-list')
+    assert r'a/bad\xff.png' in result.stderr and 'Traceback' not in result.stderr
+    assert [line.split('\t')[-1] for line in (lists / 'train.lst').read_text().splitlines()] \
+        == ['a/ok.png', 'b/fine.png']
+
+
+def _png_rgb16(path, array):
+    """A 16-bit RGB PNG (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + \
+            struct.pack('>I', zlib.crc32(kind + data))
+    h, w, _ = array.shape
+    rows = b''.join(b'\0' + array[y].astype('>u2').tobytes() for y in range(h))
+    data = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+GREY16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000 + 7)
+
+
+@pytest.fixture
+def deep_tree(tmp_path):
+    tifffile = pytest.importorskip('tifffile')
+    root = tmp_path / 'deep'
+    (root / 'a').mkdir(parents=True)
+    Image.fromarray(GREY16).save(root / 'a' / 'p16.png')
+    tifffile.imwrite(root / 'a' / 'be16.tif', GREY16.astype('>u2'), byteorder='>')
+    Image.fromarray(GREY16.astype(np.int32)).save(root / 'a' / 'i32.tif')
+    Image.fromarray(GREY16.astype(np.float32)).save(root / 'a' / 'f32.tif')
+    Image.fromarray(GREY16.astype(np.int32) * 100).save(root / 'a' / 'i32big.tif')
+    Image.fromarray(GREY16.astype(np.float32) / 65535).save(root / 'a' / 'f32unit.tif')
+    rgb16 = np.dstack([GREY16, GREY16[::-1], GREY16.T])
+    tifffile.imwrite(root / 'a' / 'rgb16.tif', rgb16)
+    _png_rgb16(root / 'a' / 'rgb16.png', rgb16)
+    assert Image.open(root / 'a' / 'be16.tif').mode == 'I;16B'
+    return root
+
+
+def _image(sample):
+    image = Image.open(io.BytesIO(sample['image']))
+    return image.format, np.asarray(image)
+
+
+def test_16_and_32_bit_images_are_kept_losslessly(deep_tree, tmp_path):
+    result = ok(deep_tree, '-o', tmp_path / 'out', '-q')
+    samples = read(tmp_path / 'out' / 'train.msgpack')
+    # 16-bit PNGs byte for byte, 16-bit and 32-bit grey TIFFs whose values
+    # fit: 16-bit PNGs with the same values
+    assert samples['a/p16.png']['image'] == (deep_tree / 'a' / 'p16.png').read_bytes()
+    assert samples['a/rgb16.png']['image'] == (deep_tree / 'a' / 'rgb16.png').read_bytes()
+    for name in ('be16.tif', 'i32.tif', 'f32.tif'):
+        fmt, array = _image(samples['a/' + name])
+        assert fmt == 'PNG' and array.astype(np.int64).tolist() == GREY16.tolist(), name
+        assert Image.open(io.BytesIO(samples['a/' + name]['image'])).mode in ('I;16', 'I')
+    # the others are skipped, saying why (never scaled to 8 bits)
+    assert set(samples) == {'a/p16.png', 'a/rgb16.png', 'a/be16.tif', 'a/i32.tif', 'a/f32.tif'}
+    err = result.stderr
+    assert 'skipped 3 images' in err and 'unreadable' not in err
+    assert 'i32big.tif: 32-bit integer pixels from 700 to 6300700 do not fit into 16 bits' in err
+    assert 'f32unit.tif: 32-bit floating point pixels' in err and 'not all whole numbers' in err
+    assert 'rgb16.tif: 16-bit colour TIFF' in err
+
+
+def test_16_bit_images_stay_16_bit_when_resized(deep_tree, tmp_path):
+    result = ok(deep_tree, '-o', tmp_path / 'out', '-q', '--resize', '4')
+    samples = read(tmp_path / 'out' / 'train.msgpack')
+    expected = np.asarray(Image.fromarray(GREY16.astype(np.int32)).resize((4, 4), Image.LANCZOS))
+    for name in ('p16.png', 'be16.tif', 'i32.tif', 'f32.tif'):
+        fmt, array = _image(samples['a/' + name])
+        assert fmt == 'PNG' and array.shape == (4, 4) and array.max() > 255, name
+        assert np.abs(array.astype(np.int64) - expected).max() <= 1, name
+    assert set(samples) == {'a/p16.png', 'a/be16.tif', 'a/i32.tif', 'a/f32.tif'}
+    assert 'rgb16.png: 16-bit colour PNG' in result.stderr and '--resize' in result.stderr
+
+
+def test_16_bit_images_become_8_bit_jpeg_with_compress(deep_tree, tmp_path):
+    result = ok(deep_tree, '-o', tmp_path / 'out', '-q', '--compress', '95')
+    samples = read(tmp_path / 'out' / 'train.msgpack')
+    for name in ('p16.png', 'be16.tif', 'i32.tif', 'f32.tif'):
+        fmt, array = _image(samples['a/' + name])
+        assert fmt == 'JPEG' and array.dtype == np.uint8, name
+        assert np.abs(array.astype(int) - (GREY16 >> 8)).mean() < 2, name
+    for name in ('rgb16.png', 'rgb16.tif'):  # asked for: 8-bit colour JPEG
+        fmt, array = _image(samples['a/' + name])
+        assert fmt == 'JPEG' and array.shape == (8, 8, 3)
+        assert np.abs(array[..., 0].astype(int) - (GREY16 >> 8)).mean() < 3, name
+    # values that have no 8-bit meaning are still refused
+    assert 'a/i32big.tif' not in samples and 'a/f32unit.tif' not in samples
+    assert 'not all whole numbers' in result.stderr and 'do not fit into 16 bits' in result.stderr
+
+
+def test_to_uint16():
+    from datadings_like.sets.tools import ImageError
+    from datadings_like.sets.tools import encode_png
+    from datadings_like.sets.tools import to_uint16
+    from datadings_like.sets.tools import resize_shorter_side
+    whole = Image.fromarray(np.array([[0, 65535]], np.float32))
+    assert to_uint16(whole).mode == 'I;16'
+    assert np.asarray(to_uint16(whole)).tolist() == [[0, 65535]]
+    for array, message in ((np.array([[0.5]], np.float32), 'whole numbers'),
+                           (np.array([[np.nan]], np.float32), 'NaN'),
+                           (np.array([[-1]], np.int32), 'do not fit'),
+                           (np.array([[65536]], np.int32), 'do not fit')):
+        with pytest.raises(ImageError, match=message):
+            to_uint16(Image.fromarray(array))
+        with pytest.raises(ImageError, match=message):
+            encode_png(Image.fromarray(array))
+    with pytest.raises(ValueError):
+        to_uint16(Image.new('RGB', (1, 1)))
+    png = encode_png(Image.fromarray(np.array([[1, 60000]], np.int32)))
+    assert np.asarray(Image.open(io.BytesIO(png))).tolist() == [[1, 60000]]
+    assert resize_shorter_side(Image.fromarray(GREY16), 4).mode == 'I;16'
+
+
+class _Counter:
+    """Stands in for the writer's progress bar: counts what it is told."""
+    made = []
+
+    def __init__(self, total=None, **kwargs):
+        self.total, self.n = total, 0
+        self.made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+
+    def __getattr__(self, name):  # close(), refresh(), ...
+        return lambda *args, **kwargs: None
+
+
+@pytest.mark.parametrize('threads', ['1', '2'])
+def test_progress_bar_reaches_total_when_images_are_skipped(tmp_path, monkeypatch, threads):
+    import datadings_like.writer
+    from datadings_like.sets import folder_write
+    root = tmp_path / 'photos'
+    for i in range(6):
+        save(root / 'a' / f'{i}.png', pixels(i))
+    for i in range(3):
+        (root / 'a' / f'broken{i}.png').write_bytes(b'not an image')
+    monkeypatch.setattr(_Counter, 'made', [])
+    monkeypatch.setattr(datadings_like.writer, 'make_printer', _Counter)
+    folder_write.main([str(root), '-o', str(tmp_path / 'out'), '-t', threads, '-y'])
+    assert len(read(tmp_path / 'out' / 'train.msgpack')) == 6
+    bar, = _Counter.made
+    assert bar.total == 9 and bar.n == 9
+
+
+def test_symlinked_sub_directories_are_followed(tmp_path):
+    root = tmp_path / 'photos'
+    elsewhere = tmp_path / 'elsewhere'
+    save(root / 'a' / 'x.png', pixels(1))
+    save(root / 'b' / 'b.png', pixels(2))
+    save(elsewhere / 'y.png', pixels(3))
+    save(elsewhere / 'sub' / 'z.png', pixels(4))
+    try:
+        os.symlink(elsewhere, root / 'a' / 'more')
+        os.symlink('.', root / 'a' / 'self')  # loops
+        os.symlink('..', root / 'a' / 'up')
+        os.symlink('..', elsewhere / 'sub' / 'back')  # to what a/more leads to
+        os.symlink('.', root / 'c')  # a class that is the root
+    except OSError:  # pragma: no cover
+        pytest.skip('no symbolic links here')
+    result = run(root, '-o', tmp_path / 'out', '--shuffle', 'no')
+    assert result.returncode == 0, result.stderr
+    assert list(read(tmp_path / 'out' / 'train.msgpack')) == [
+        'a/x.png', 'a/more/y.png', 'a/more/sub/z.png', 'b/b.png']
+    err = result.stderr
+    assert 'a/self: symbolic link back to' in err and 'a/up: symbolic link back to' in err
+    assert 'photos/c: symbolic link back to' in err
+    assert 'a/more/sub/back: symbolic link back to' in err
+    assert 'loop' in err and 'Traceback' not in err
+    assert load_classes(tmp_path / 'out') == ['a', 'b', 'c']  # an empty class
+
+
+def _tiff_too_many_samples(path):
+    tifffile = pytest.importorskip('tifffile')
+    tifffile.imwrite(path, np.zeros((4, 4, 8), np.uint8), photometric='minisblack',
+                     planarconfig='contig')
+
+
+@pytest.mark.parametrize('threads', ['1', '2'])
+def test_pillow_warnings_do_not_leak(tmp_path, threads):
+    root = tmp_path / 'photos'
+    palette = Image.fromarray(np.arange(16, dtype=np.uint8).reshape(4, 4)).convert('P')
+    (root / 'a').mkdir(parents=True)
+    palette.save(root / 'a' / 'palette.png', transparency=bytes(range(16)))
+    _tiff_too_many_samples(root / 'a' / 'samples.tif')
+    save(root / 'a' / 'plain.png', pixels(1))
+    result = run(root, '-o', tmp_path / 'out', '--compress', '-t', threads)
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    assert 'Warning' not in err and 'warnings.warn' not in err, err
+    # reported once, at the end, with the image it is about
+    lines = err.splitlines()
+    assert 'warning: Pillow reported 2 problems while converting:' in lines
+    assert any(line.endswith('palette.png: Palette images with Transparency expressed '
+                             'in bytes should be converted to RGBA images') for line in lines)
+    assert any('samples.tif: More samples per pixel than can be decoded' in line
+               for line in lines)
+    assert 'samples.tif: not an image' in err  # and skipped
+    assert sorted(read(tmp_path / 'out' / 'train.msgpack')) == ['a/palette.png', 'a/plain.png']
