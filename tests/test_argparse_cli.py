@@ -177,3 +177,110 @@ def test_closed_stdout_and_unencodable_text(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, env=env)
     assert proc.returncode == 0 and proc.stdout.strip() == 'caf\\xe9'
+
+
+# ------------------------------------------------ Ctrl-C (issue 9, item 8)
+
+def test_ctrl_c_prints_one_line_and_exits_130():
+    proc = run_snippet('raise KeyboardInterrupt')
+    assert (proc.returncode, proc.stderr) == (130, 'tool: interrupted\n')
+    # the prompt's "abort" raises KeyboardInterrupt too
+    proc = run_snippet('raise KeyboardInterrupt("out.msgpack")')
+    assert (proc.returncode, proc.stderr) == (130, 'tool: interrupted\n')
+
+
+def test_run_main_in_process_restores_the_signal_handlers():
+    import signal
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if before != {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}:
+        pytest.skip('the test runner has signal handlers of its own')
+    seen = {}
+
+    def main(argv):
+        seen.update({s: signal.getsignal(s) for s in before})
+    with pytest.raises(SystemExit):
+        run_main(main, [], prog='t')
+    assert all(seen[s] is not before[s] for s in before)  # handled while it ran
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_run_main_keeps_handlers_someone_else_installed():
+    import signal
+
+    def mine(signum, frame):
+        pass
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        seen = []
+        with pytest.raises(SystemExit):
+            run_main(lambda argv: seen.append(signal.getsignal(signal.SIGINT)), [], prog='t')
+        assert seen == [mine] and signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_second_ctrl_c_does_not_interrupt_the_cleanup(tmp_path):
+    # the first Ctrl-C unwinds; one during the clean-up is ignored
+    script = textwrap.dedent('''
+        import os, signal, time
+        from datadings_like.tools.cli import run_main
+        def main(argv):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+                print('not interrupted', flush=True)
+            finally:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)  # a handler runs here, and must not raise
+                print('cleanup finished', flush=True)
+        run_main(main, prog='tool')
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == \
+        (130, 'cleanup finished\n', 'tool: interrupted\n')
+
+
+@pytest.mark.skipif(not hasattr(__import__('signal'), 'pthread_kill'), reason='POSIX threads')
+def test_ctrl_c_held_back_by_the_main_thread_waits_even_if_another_thread_gets_it():
+    # writers block SIGINT in the main thread while they commit; a helper
+    # thread (reader, hasher) may receive the signal instead: it must still
+    # wait until the main thread lets go
+    script = textwrap.dedent('''
+        import signal, threading, time
+        from datadings_like.tools.cli import run_main
+        def main(argv):
+            helper = threading.Thread(target=time.sleep, args=(30,), daemon=True)
+            helper.start()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                signal.pthread_kill(helper.ident, signal.SIGINT)
+                for _ in range(20):
+                    time.sleep(0.01)  # Python code runs: handlers get their chance
+                print('commit finished', flush=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            time.sleep(5)
+            print('not interrupted', flush=True)
+        run_main(main, prog='tool')
+    ''')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == \
+        (130, 'commit finished\n', 'tool: interrupted\n')
+
+
+@pytest.mark.parametrize('argv, module', [
+    (['python', '-m', 'datadings_like.commands.cat', 'x'], 'datadings_like.commands.cat'),
+    (['python', '-mdatadings_like.commands.cat'], 'datadings_like.commands.cat'),
+    (['python', '-B', '-X', 'dev', '-W', 'ignore', '-m', 'mod', '-m'], 'mod'),
+    (['python', '-Xdev', '-Im', 'mod'], 'mod'),
+    (['python', '-c', 'code', '-m', 'mod'], None),
+    (['python', 'script.py', '-m', 'mod'], None),
+    (['python', '-', '-m', 'mod'], None),
+    (['python', '--check-hash-based-pycs', 'always', '-m', 'mod'], 'mod'),
+    (['python', '--version', '-m', 'mod'], None),
+])
+def test_module_run_is_recognized(argv, module):
+    from datadings_like._signals import _module_after_m
+    assert _module_after_m(argv) == module

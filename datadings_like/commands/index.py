@@ -6,7 +6,9 @@ FILE is read message by message (without decoding anything but the
 samples' "key"), and its .offsets, .keys, .key_hashes, .filter and .md5
 files are written anew. Existing index files are replaced only with -y
 (or after confirmation on a terminal). The files are written under
-temporary names and renamed at the end.
+temporary names and renamed at the end, in one commit. A write of FILE
+that was killed while it renamed its files is completed first (with a
+warning).
 
 The data file must consist of whole msgpack maps with unique str "key"s;
 otherwise nothing is written and the problem is reported.

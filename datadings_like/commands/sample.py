@@ -8,7 +8,10 @@ Strategies:
   they keep their order in the input (use datadings-shuffle for a random
   order). The same --seed gives the same selection.
 
-Samples are copied byte for byte (no re-encoding).
+Samples are copied byte for byte (no re-encoding). The whole input is
+checked against its .md5 file (hashed while the samples are copied); if it
+does not match, nothing is written (--no-verify copies it anyway, and
+spares reading the rest of a big input).
 """
 import secrets
 
@@ -26,13 +29,16 @@ from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
 from ..writer import RawWriter
+from ._verify_inputs import InputVerifier
+from ._verify_inputs import argument_no_verify
 
 __all__ = ('entry', 'main', 'sample')
 
 STRATEGIES = ('sequential', 'random')
 
 
-def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=False):
+def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=False,
+           verify=True):
     """
     Write ``number`` samples of ``infile`` to ``outfile``.
 
@@ -44,13 +50,20 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
         overwrite: replace an existing outfile without asking
         seed: random seed for the ``'random'`` strategy
         quiet: no progress bar
+        verify: check ``infile`` against its ``.md5`` file (all of it is
+            read for that)
+
+    Raises:
+        UserError: ``infile`` does not match its ``.md5`` file (nothing is
+            written), or a bad argument
     """
     if strategy not in STRATEGIES:
         raise UserError(f'unknown strategy {strategy!r}; choose from {", ".join(STRATEGIES)}')
     if number < 1:
         raise UserError(f'number of samples must be at least 1, not {number}')
     check_outputs([infile], [outfile])
-    with open_dataset(infile) as reader:
+    with open_dataset(infile) as reader, \
+            InputVerifier([reader], verify=verify, background=True) as inputs:
         n = len(reader)
         if number > n:
             raise UserError(
@@ -66,7 +79,7 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
             write = writer.write
             for key, data in samples:
                 write(key, data)
-
+            inputs.finish(progress=not quiet)  # before the output is committed
 
 
 def main(argv=None):
@@ -82,9 +95,10 @@ def main(argv=None):
     argument_no_confirm(parser)
     argument_seed(parser)
     argument_quiet(parser)
+    argument_no_verify(parser)
     args = parser.parse_args(argv)
     sample(args.infile, args.outfile, args.number, args.strategy,
-           overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet)
+           overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet, verify=args.verify)
 
 
 def entry():

@@ -8,7 +8,9 @@ random permutation instead; it reads samples in random order, which is
 slower on slow storage. If the buffer would hold the whole dataset, the
 true shuffle is used. The same --seed gives the same result.
 
-Samples are copied byte for byte (no re-encoding).
+Samples are copied byte for byte (no re-encoding). The input is checked
+against its .md5 file while it is copied; if it does not match, nothing is
+written (--no-verify copies it anyway).
 """
 import math
 import secrets
@@ -27,6 +29,8 @@ from ..tools.argparse import argument_seed
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import run_main
 from ..writer import RawWriter
+from ._verify_inputs import InputVerifier
+from ._verify_inputs import argument_no_verify
 
 __all__ = ('DEFAULT_BUF_FRACTION', 'DEFAULT_CHUNK_SIZE', 'MIN_DEFAULT_BUF',
            'entry', 'main', 'shuffle')
@@ -41,7 +45,7 @@ DEFAULT_CHUNK_SIZE = 16
 def _defaults(args):
     for name, value in (('true_shuffle', False), ('buf_size', None),
                         ('chunk_size', None), ('seed', None),
-                        ('no_confirm', False), ('quiet', False)):
+                        ('no_confirm', False), ('quiet', False), ('verify', True)):
         if not hasattr(args, name):
             setattr(args, name, value)
     return args
@@ -55,17 +59,24 @@ def shuffle(infile, outfile, args):
         infile: dataset to shuffle
         outfile: new dataset file
         args: namespace with ``true_shuffle``, ``buf_size``, ``chunk_size``,
-            ``seed``, ``no_confirm`` and ``quiet``; missing attributes take
-            their defaults (``buf_size=None``: 1% of the dataset, at least
-            1024 samples; ``chunk_size=None``: 16; ``seed=None``: random)
+            ``seed``, ``no_confirm``, ``quiet`` and ``verify``; missing
+            attributes take their defaults (``buf_size=None``: 1% of the
+            dataset, at least 1024 samples; ``chunk_size=None``: 16;
+            ``seed=None``: random; ``verify=True``: check ``infile``
+            against its ``.md5`` file while copying)
 
     Returns:
         the seed that was used
+
+    Raises:
+        UserError: ``infile`` does not match its ``.md5`` file (nothing is
+            written), or a bad argument
     """
     args = _defaults(args)
     check_outputs([infile], [outfile])
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    with open_dataset(infile) as reader:
+    with open_dataset(infile) as reader, \
+            InputVerifier([reader], verify=args.verify, background=True) as inputs:
         n = len(reader)
         if args.true_shuffle:
             augment = Shuffler(reader, seed=seed)
@@ -85,6 +96,7 @@ def shuffle(infile, outfile, args):
                 write = writer.write
                 for key, data in augment.iter(raw=True, yield_key=True):
                     write(key, data)
+            inputs.finish(progress=not args.quiet)  # before the output is committed
     return seed
 
 
@@ -113,6 +125,7 @@ def main(argv=None):
     )
     argument_seed(parser)
     argument_quiet(parser)
+    argument_no_verify(parser)
     args = parser.parse_args(argv)
     shuffle(args.infile, args.outfile, args)
 

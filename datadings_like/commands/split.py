@@ -13,7 +13,9 @@ Split positions must increase and lie strictly inside the dataset;
 negative positions count from the end (-1000 puts the last 1000 samples
 into the last file). Output names default to the input name with -0, -1, ...
 appended to the stem (train.msgpack -> train-0.msgpack, train-1.msgpack).
-Samples are copied byte for byte (no re-encoding).
+Samples are copied byte for byte (no re-encoding). The input is checked
+against its .md5 file as it is copied; if it does not match, none of the
+outputs is written (--no-verify copies it anyway).
 """
 from pathlib import Path
 import sys
@@ -30,6 +32,8 @@ from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
 from ..writer import RawWriter
+from ._verify_inputs import InputVerifier
+from ._verify_inputs import argument_no_verify
 
 __all__ = ('default_outfiles', 'entry', 'main', 'normalize_splits', 'split_dataset')
 
@@ -71,7 +75,7 @@ def normalize_splits(splits, n):
     return result
 
 
-def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
+def split_dataset(infile, outfiles, splits, overwrite, quiet=False, verify=True):
     """
     Split a dataset at the given positions.
 
@@ -84,9 +88,14 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
         splits: split positions (sample indices; negative from the end)
         overwrite: replace existing outputs without asking
         quiet: no progress bars
+        verify: check ``infile`` against its ``.md5`` file while copying
 
     Returns:
         list of (outfile, number of samples)
+
+    Raises:
+        UserError: ``infile`` does not match its ``.md5`` file (no output
+            is written), or bad split positions or outputs
     """
     if not splits:
         raise UserError('give at least one split position')
@@ -102,6 +111,7 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
     with open_dataset(infile) as reader:
         n = len(reader)
         bounds = [0] + normalize_splits(splits, n) + [n]
+        inputs = InputVerifier([reader], verify=verify)
         parts = list(zip(bounds, bounds[1:]))
         # one question (or error) for all existing outputs, before any writing
         confirm_overwrite(outfiles, overwrite)
@@ -113,12 +123,13 @@ def split_dataset(infile, outfiles, splits, overwrite, quiet=False):
                     writer = RawWriter(out, overwrite=True, disable=True)
                     writers.append(writer)
                     write = writer.write
-                    for i, (key, data) in enumerate(
-                            reader.iter(start=a, stop=b, raw=True, yield_key=True), 1):
+                    # parts are consecutive: the input is hashed as it passes
+                    for i, (key, data) in enumerate(inputs.iter(0, a, b), 1):
                         write(key, data)
                         if not i % _REPORT_EVERY:
                             printer.update(_REPORT_EVERY)
                     printer.update((b - a) % _REPORT_EVERY)
+                inputs.finish()
                 # all parts are complete: only now do they get their names
                 for writer in writers:
                     writer.close()
@@ -140,8 +151,10 @@ def main(argv=None):
     argument_outfiles(parser)
     argument_no_confirm(parser)
     argument_quiet(parser)
+    argument_no_verify(parser)
     args = parser.parse_args(argv)
-    split_dataset(args.infile, args.outfiles, args.split, args.no_confirm, quiet=args.quiet)
+    split_dataset(args.infile, args.outfiles, args.split, args.no_confirm, quiet=args.quiet,
+                  verify=args.verify)
 
 
 def entry():

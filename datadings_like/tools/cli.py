@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from .. import _signals
 from ..errors import DatasetError
 from ..errors import DuplicateKeyError
 from ..msgpack import DecodeError
@@ -35,6 +36,14 @@ def _silence_stdout():
         pass
 
 
+def _say(text):
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # no stderr, or closed
+        pass
+
+
 def _prepare_streams():
     # a closed stdout (``>&-``) is None in Python; text that the terminal's
     # encoding cannot show is escaped instead of raising
@@ -47,30 +56,24 @@ def _prepare_streams():
             pass
 
 
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
-
-
-def _exit_cleanly_on(*signals):
-    # unwinding (instead of dying) lets writers remove their temporary files
-    for signum in signals:
-        try:
-            if signal.getsignal(signum) == signal.SIG_DFL:
-                signal.signal(signum, _terminate)
-        except (ValueError, OSError):  # not the main thread, or no such signal
-            pass
-
-
 def run_main(main, argv=None, prog=None):
     """
     Call ``main(argv)`` and turn expected errors into an exit status.
 
     - user mistakes (:py:class:`UserError`, missing files, damaged datasets,
       existing output) print ``PROG: error: MESSAGE`` and exit with 1;
-    - Ctrl-C prints nothing more and exits with 130;
+    - Ctrl-C unwinds the program (writers remove their temporary files),
+      prints ``PROG: interrupted`` and exits with 130; a second Ctrl-C
+      during the clean-up is ignored, so the clean-up always finishes;
     - a closed stdout pipe ends the program quietly with 0;
     - SIGTERM and SIGHUP unwind the program like an exception (exit status
       128 + signal), so that no temporary files are left behind.
+
+    Signal handling (module ``datadings_like._signals``) is set up only
+    in the main thread, and only for signals whose handlers are Python's
+    defaults. The previous handlers are restored on return, unless the
+    process is a shell tool started through its console script or
+    ``python -m``: that one ignores signals while the interpreter exits.
 
     Parameters:
         main: function taking an argv list (or None for ``sys.argv[1:]``)
@@ -82,12 +85,10 @@ def run_main(main, argv=None, prog=None):
     """
     prog = prog or os.path.basename(sys.argv[0])
     _prepare_streams()
-    _exit_cleanly_on(signal.SIGTERM, signal.SIGHUP)
     try:
-        status = main(argv)
+        status, interrupted = _signals.call(main, argv)
     except KeyboardInterrupt:
-        print(file=sys.stderr)
-        sys.exit(130)
+        status, interrupted = None, signal.SIGINT
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(0)
@@ -106,4 +107,8 @@ def run_main(main, argv=None, prog=None):
                   file=sys.stderr)
             sys.exit(1)
         raise
+    if interrupted:  # main caught it (or Ctrl-C came through KeyboardInterrupt)
+        if interrupted == signal.SIGINT:
+            _say(_signals.interrupted_line(prog))
+        sys.exit(128 + interrupted)
     sys.exit(status or 0)

@@ -113,3 +113,71 @@ def test_single_input_is_a_usage_error(cli, inputs, tmp_path):
     assert cli.temp_files(tmp_path) == []
     # the help says so too
     assert 'two or more' in cli.call('merge', '-h').stdout.lower()
+
+
+# ------------------------------------------- inputs are checked (issue 9, item 11)
+
+def flip_byte(path, offset=None):
+    """Damage ``path`` in place: flip one bit (by default in the middle)."""
+    data = bytearray(path.read_bytes())
+    offset = len(data) // 2 if offset is None else offset
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+STRATEGY_OPTIONS = [['-s', 'concat'], ['-s', 'random'],
+                    ['-s', 'concat', '--shuffle'], ['-s', 'random', '--shuffle']]
+
+
+@pytest.mark.parametrize('options', STRATEGY_OPTIONS)
+def test_damaged_input_is_not_laundered(cli, inputs, tmp_path, options):
+    a, b, c = inputs
+    flip_byte(b)
+    out = tmp_path / 'out.msgpack'
+    line = cli.user_error(cli.call('merge', '-q', *options, *inputs, out),
+                          words=[str(b), 'b.msgpack.md5', '--no-verify'])
+    assert str(a) not in line and str(c) not in line
+    assert cli.dataset_files(out) == []
+    assert cli.temp_files(tmp_path) == []
+    # --no-verify: copied as it is
+    result = cli.call('merge', '-q', '--no-verify', *options, *inputs, out)
+    assert result.returncode == 0, result.stderr
+    assert cli.multiset(out) == sum((cli.multiset(p) for p in inputs), Counter())
+
+
+@pytest.mark.parametrize('options', STRATEGY_OPTIONS)
+def test_inputs_hashed_in_many_blocks(cli, inputs, tmp_path, monkeypatch, options):
+    # blocks of a few hundred bytes: every block boundary and the last one count
+    from datadings_like.commands import _verify_inputs
+    monkeypatch.setattr(_verify_inputs, '_BLOCK_BYTES', 300)
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('merge', '-q', '--seed', 3, *options, *inputs, out)
+    assert result.returncode == 0, result.stderr
+    cli.verifies(out)
+    flip_byte(inputs[2], -1)  # the very last byte of the last input
+    cli.user_error(cli.call('merge', '-q', '-y', *options, *inputs, out), words=[str(inputs[2])])
+
+
+def test_subprocess_error_is_one_line(cli, inputs, tmp_path):
+    flip_byte(inputs[0])
+    out = tmp_path / 'out.msgpack'
+    cli.user_error(cli.run('merge', *inputs, out), words=[str(inputs[0]), 'does not match'])
+    assert cli.dataset_files(out) == []
+
+
+def test_damaged_keys_file_is_reported_before_the_key_check(cli, inputs, tmp_path):
+    # a damaged .keys would otherwise pass as keys of the merged dataset
+    keys = tmp_path / 'c.msgpack.keys'
+    flip_byte(keys, -2)
+    out = tmp_path / 'out.msgpack'
+    cli.user_error(cli.call('merge', '-q', *inputs, out), words=[str(inputs[2]), 'c.msgpack.keys'])
+    assert cli.dataset_files(out) == []
+
+
+def test_input_without_md5_warns_once(cli, inputs, tmp_path):
+    (tmp_path / 'a.msgpack.md5').unlink()
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('merge', '-q', *inputs, out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count('warning: ') == 1 and 'a.msgpack.md5' in result.stderr
+    cli.verifies(out)

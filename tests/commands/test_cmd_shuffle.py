@@ -133,3 +133,100 @@ def test_output_below_a_file_is_refused(cli, data, tmp_path):
         cli.user_error(cli.run('shuffle', data, target), words=['is not a directory', str(data)])
     cli.verifies(data)
     assert cli.temp_files(tmp_path) == []
+
+
+# ------------------------------------------- inputs are checked (issue 9, item 11)
+
+def flip_byte(path, offset=None):
+    """Damage ``path`` in place: flip one bit (by default in the middle)."""
+    data = bytearray(path.read_bytes())
+    offset = len(data) // 2 if offset is None else offset
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize('options', [[], ['--true-shuffle'], ['--buf-size', '0.1', '--chunk-size', '2']])
+def test_damaged_input_is_not_laundered(cli, data, tmp_path, options):
+    # raw copying never decodes the damaged byte: only the .md5 can tell
+    flip_byte(data)
+    out = tmp_path / 'out.msgpack'
+    line = cli.user_error(cli.run('shuffle', data, out, '-q', *options),
+                          words=[str(data), 'data.msgpack.md5', '--no-verify'])
+    assert 'does not match' in line
+    assert cli.dataset_files(out) == []
+    assert cli.temp_files(tmp_path) == []
+
+
+def test_no_verify_copies_a_damaged_input(cli, data, tmp_path):
+    flip_byte(data)
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('shuffle', data, out, '-q', '--no-verify', '--seed', 1)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ''
+    assert cli.multiset(out) == cli.multiset(data)
+
+
+def test_damaged_input_keeps_the_existing_output(cli, data, tmp_path):
+    out = tmp_path / 'out.msgpack'
+    cli.make(out, 3, prefix='old')
+    old = {p.name: p.read_bytes() for p in cli.dataset_files(out)}
+    flip_byte(data, -1)  # the last byte: read last by a sequential pass
+    cli.user_error(cli.call('shuffle', data, out, '-y', '-q'), words=[str(data)])
+    assert {p.name: p.read_bytes() for p in cli.dataset_files(out)} == old
+    assert cli.temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize('suffix, offset', [
+    ('.keys', 20), ('.offsets', -9), ('.key_hashes', 20), ('.filter', 20),
+])
+def test_damaged_index_file_stops_before_writing(cli, data, tmp_path, suffix, offset):
+    # (-9: the next to last offset; the reader itself checks the last one)
+    flip_byte(tmp_path / f'data.msgpack{suffix}', offset)
+    out = tmp_path / 'out.msgpack'
+    cli.user_error(cli.call('shuffle', data, out, '-q'), words=[str(data), f'data.msgpack{suffix}'])
+    assert cli.dataset_files(out) == []
+
+
+def test_damaged_md5_file_is_an_error(cli, data, tmp_path):
+    md5 = tmp_path / 'data.msgpack.md5'
+    md5.write_bytes(md5.read_bytes() + b'\x81')
+    out = tmp_path / 'out.msgpack'
+    cli.user_error(cli.run('shuffle', data, out, '-q'), words=[str(md5), 'damaged', '--no-verify'])
+    assert cli.dataset_files(out) == []
+    assert cli.call('shuffle', data, out, '-q', '--no-verify').returncode == 0
+
+
+def test_input_without_md5_is_copied_with_one_warning(cli, data, tmp_path):
+    (tmp_path / 'data.msgpack.md5').unlink()
+    out = tmp_path / 'out.msgpack'
+    result = cli.run('shuffle', data, out, '-q')
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('warning: ') and 'data.msgpack.md5' in lines[0]
+    assert 'Traceback' not in result.stderr
+    cli.verifies(out)
+    assert cli.call('shuffle', data, out, '-y', '-q', '--no-verify').stderr == ''
+
+
+def test_renamed_input_is_copied_with_one_warning(cli, data, tmp_path):
+    # its .md5 still names the old file: it cannot be checked, but it is no damage
+    renamed = tmp_path / 'renamed.msgpack'
+    for path in cli.dataset_files(data):
+        path.rename(renamed.with_name('renamed' + path.name[len('data'):]))
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('shuffle', renamed, out, '-q')
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count('warning: ') == 1 and 'lists no MD5 for renamed.msgpack' in result.stderr
+    cli.verifies(out)
+
+
+def test_sound_input_passes_with_a_slow_check(cli, data, tmp_path, monkeypatch):
+    # the check runs in a thread beside the copying: the tool waits for it
+    from datadings_like.commands import _verify_inputs
+    monkeypatch.setattr(_verify_inputs, '_READ_SIZE', 7)
+    out = tmp_path / 'out.msgpack'
+    result = cli.call('shuffle', data, out, '-q')
+    assert result.returncode == 0, result.stderr
+    cli.verifies(out)
+    flip_byte(data, -1)
+    cli.user_error(cli.call('shuffle', data, out, '-y', '-q'), words=[str(data)])

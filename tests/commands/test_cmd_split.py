@@ -80,3 +80,42 @@ def test_trailing_slash_output_is_refused(cli, data, tmp_path):
     cli.user_error(cli.run('split', data, '1', '-o', tmp_path / 'a.msgpack', f'{new}/'),
                    words=['newdir/: is a directory'])
     assert not new.exists() and not (tmp_path / 'a.msgpack').exists()
+
+
+# ------------------------------------------- inputs are checked (issue 9, item 11)
+
+def flip_byte(path, offset=None):
+    """Damage ``path`` in place: flip one bit (by default in the middle)."""
+    data = bytearray(path.read_bytes())
+    offset = len(data) // 2 if offset is None else offset
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize('offset', [0, None, -1])
+def test_damaged_input_gives_no_output_at_all(cli, data, tmp_path, offset):
+    flip_byte(data, offset)
+    result = cli.run('split', data, 10, 45, '-q')
+    cli.user_error(result, words=[str(data), 'data.msgpack.md5', '--no-verify'])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith('data-')] == []
+    assert cli.temp_files(tmp_path) == []
+    result = cli.call('split', data, 10, 45, '-q', '--no-verify')
+    assert result.returncode == 0, result.stderr
+    assert cli.raw(tmp_path / 'data-1.msgpack') == cli.raw(data)[10:45]
+
+
+def test_input_hashed_in_many_blocks(cli, data, tmp_path, monkeypatch):
+    from datadings_like.commands import _verify_inputs
+    monkeypatch.setattr(_verify_inputs, '_BLOCK_BYTES', 250)
+    result = cli.call('split', data, 7, -3, '-q')
+    assert result.returncode == 0, result.stderr
+    for i in range(3):
+        cli.verifies(tmp_path / f'data-{i}.msgpack')
+    flip_byte(data, -1)
+    cli.user_error(cli.call('split', data, 7, -3, '-q', '-y'), words=[str(data)])
+
+
+def test_damaged_index_file_is_an_error(cli, data, tmp_path):
+    flip_byte(tmp_path / 'data.msgpack.key_hashes', 30)
+    cli.user_error(cli.call('split', data, 10, '-q'), words=['data.msgpack.key_hashes'])
+    assert not (tmp_path / 'data-0.msgpack').exists()
