@@ -438,10 +438,10 @@ _LITERAL = re.compile(r'``(.+?)``')
 def plain_text(text):
     """
     Turn reStructuredText of a docstring into the plain text of a help
-    screen: ````literal```` becomes ``literal``, ``:py:func:`~a.b.name```
-    becomes ``name`` (``:doc:`Title <page>``` becomes ``Title``), and
-    ``.. code-block::`` lines and the ``::`` that open literal blocks become
-    plain colons.
+    screen: literals in double backquotes lose the backquotes, roles such
+    as ``:py:func:`` show their target's last name where it starts with
+    ``~`` (``:doc:`` roles their title), and ``.. code-block::`` lines and
+    the double colons that open literal blocks become plain colons.
 
     Parameters:
         text: text with reStructuredText markup (or None)
