@@ -19,6 +19,10 @@ a 16-bit grey PNG of the class of every pixel, R/10*256+G of the zip's
 *_seg.png; "parts_images" a list of such PNGs, one per *_parts_N.png
 (parts, parts of parts, ...). -t N converts in N worker processes.
 
+--segments also writes "segments", the instance masks (B of *_seg.png,
+group "objects"; of each *_parts_N.png, groups "parts" and "parts_N") as a
+datadings_like.masks.Segments value, labelled with their class numbers.
+
 --calculate-weights writes no dataset: it counts the pixels of every class
 in the training segmentation and parts maps and writes ADE20k_counts.json
 (INDEXES, COUNTS as datadings 3.4.7 computes them, and median-frequency
@@ -29,6 +33,7 @@ See also:
     http://groups.csail.mit.edu/vision/datasets/ADE20K
 
 """
+from functools import partial
 import io
 import os
 import posixpath
@@ -54,6 +59,7 @@ __all__ = (
     'load_index',
     'main',
     'segmentation_map',
+    'segments_field',
     'write_set',
     'write_sets',
     'yield_images',
@@ -327,22 +333,68 @@ def split_images(imagezip, split):
 
 # ---------------------------------------------------------------- writing
 
-def make_sample(item):
+def make_sample(item, segments=False):
     """
     Work item -> sample (runs in a worker process with ``-t N``).
 
     Parameters:
         item: ``(key, image data, segmentation data, [parts data], label,
             [member names for messages])``
+        segments: also write the field ``segments``
+            (:py:func:`segments_field`)
     """
     key, image, seg, parts, label, where = item
-    return ADE20kData(
+    image = prepare_image(image, where[0])
+    seg = _rgb_array(seg, where[1])
+    parts = [_rgb_array(p, w) for p, w in zip(parts, where[2:])]
+    sample = ADE20kData(
         key,
-        prepare_image(image, where[0]),
+        image,
         label,
-        imagedata_to_segpng(seg, where[1]),
-        [imagedata_to_segpng(p, w) for p, w in zip(parts, where[2:])],
+        array_to_png16(segmentation_map(seg)),
+        [array_to_png16(segmentation_map(p)) for p in parts],
     )
+    if segments:
+        sample['segments'] = segments_field(seg, parts, where[1:])
+    return sample
+
+
+def segments_field(seg, parts=(), where=()):
+    """
+    The instances of an image as a :py:class:`datadings_like.masks.Segments`
+    value (``encode()``): one segment per instance (blue value other than 0)
+    of the ``*_seg.png``, in the group ``'objects'``, and one per instance
+    of each ``*_parts_N.png``, in the groups ``'parts'`` and
+    ``'parts_N'``. The label of a segment is its class number
+    (:py:func:`segmentation_map`; the most frequent one should its pixels
+    differ), its iid ``(group, blue value)``, e.g. ``(b'objects', b'3')``.
+
+    Parameters:
+        seg: the ``*_seg.png`` as RGB array HxWx3
+        parts: the ``*_parts_N.png`` as RGB arrays, in the order of N
+        where: names of the files for messages (segmentation, parts...)
+
+    Returns:
+        dict (the encoded Segments)
+
+    Raises:
+        UserError: a parts image of another size than the segmentation
+    """
+    from ..masks import Segments
+    from ..masks import SegmentsError
+
+    segments = Segments(shape=seg.shape[:2])
+    segments.add_label_image(instance_map(seg), segmentation_map(seg), group='objects',
+                             domain='objects')
+    for level, part in enumerate(parts, 1):
+        try:
+            segments.add_label_image(instance_map(part), segmentation_map(part),
+                                     group=['parts', f'parts_{level}'],
+                                     domain=f'parts_{level}')
+        except SegmentsError as exc:
+            name = where[level] if level < len(where) else f'parts image {level}'
+            raise UserError(f'{name}: {exc}') from None
+    return segments.encode()
 
 
 def _read_items(imagezip, triples, scenelabels):
@@ -374,7 +426,7 @@ def write_set(imagezip, outdir, split, scenelabels, args):
         split: ``'training'`` or ``'validation'``
         scenelabels: dict image file name -> label
         args: parsed arguments (``threads``, ``shuffle``, ``seed``,
-            ``no_confirm``, ``quiet``)
+            ``no_confirm``, ``quiet``, ``segments``)
 
     Returns:
         number of samples written
@@ -392,7 +444,9 @@ def write_set(imagezip, outdir, split, scenelabels, args):
     items = yield_threaded(_read_items(imagezip, triples, scenelabels),
                            maxsize=2 * BATCH * threads + 2)
     outfile = os.path.join(outdir, split + '.msgpack')
-    return write_samples(outfile, items, make_sample, args, total=len(triples), shuffle=False,
+    convert = partial(make_sample, segments=True) if getattr(args, 'segments', False) \
+        else make_sample
+    return write_samples(outfile, items, convert, args, total=len(triples), shuffle=False,
                          threads=threads, processes=True, window=2 * threads, batch=BATCH,
                          quiet=bool(getattr(args, 'quiet', False)))
 
@@ -501,6 +555,12 @@ def main(argv=None):
         '--scenelabels',
         action='store_true',
         help='extract list of scene labels',
+    )
+    parser.add_argument(
+        '--segments',
+        action='store_true',
+        help='Also write the field "segments": the masks of the object and part '
+             'instances (datadings_like.masks.Segments).',
     )
     args = parser.parse_args(argv)
     outdir = args.outdir or args.indir

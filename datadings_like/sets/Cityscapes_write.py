@@ -26,7 +26,9 @@ see datadings_like.sets.Cityscapes; the test labels are the dummy maps of
 the package) and "disparity_image" its _disparity.png (16 bit), all the
 PNG files from the zips byte for byte. -t N reads the zips in N threads.
 Every image must have its label and disparity files: that is checked
-before anything is written.
+before anything is written. --segments also writes "segments", the
+instances of the _gtFine_instanceIds.png (values of 1000 and more) as a
+datadings_like.masks.Segments value.
 
 See also:
     https://www.cityscapes-dataset.com/
@@ -48,6 +50,7 @@ __doc__ += document_keys(ImageDisparitySegmentationData)
 __all__ = (
     'FILES',
     'get_keys',
+    'instance_segments',
     'main',
     'write_set',
     'write_sets',
@@ -84,6 +87,7 @@ SPLITS = ('train', 'val', 'test')
 #: Member name patterns: ``{key}`` is e.g. ``train/aachen/aachen_000000_000019``.
 IMAGE_MEMBER = 'leftImg8bit/{key}_leftImg8bit.png'
 LABEL_MEMBER = 'gtFine/{key}_gtFine_labelIds.png'
+INSTANCE_MEMBER = 'gtFine/{key}_gtFine_instanceIds.png'
 DISPARITY_MEMBER = 'disparity/{key}_disparity.png'
 _IMAGE_SUFFIX = '_leftImg8bit.png'
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -116,14 +120,53 @@ def _png(zf, name):
     return data
 
 
-def make_sample(key, leftzip, disparityzip, gtzip):
-    """The sample of one key, read from the three zips."""
-    return ImageDisparitySegmentationData(
+def make_sample(key, leftzip, disparityzip, gtzip, segments=False):
+    """The sample of one key, read from the three zips; with ``segments``
+    also the field ``segments`` (:py:func:`instance_segments`)."""
+    sample = ImageDisparitySegmentationData(
         key,
         _png(leftzip, IMAGE_MEMBER.format(key=key)),
         _png(gtzip, LABEL_MEMBER.format(key=key)),
         _png(disparityzip, DISPARITY_MEMBER.format(key=key)),
     )
+    if segments:
+        name = INSTANCE_MEMBER.format(key=key)
+        sample['segments'] = instance_segments(_png(gtzip, name), f'{gtzip.filename}: {name}')
+    return sample
+
+
+def instance_segments(data, where='instanceIds image'):
+    """
+    The instances of a ``_gtFine_instanceIds.png`` as a
+    :py:class:`datadings_like.masks.Segments` value (``encode()``). Its
+    pixels are ``label ID * 1000 + instance`` for objects of classes with
+    instances, and the plain label ID (below 1000) elsewhere (other classes,
+    and crowds of a class with instances, e.g. a group of cars). One
+    segment per value of 1000 and more, in the group ``'instances'``,
+    labelled with its label ID (value // 1000), with the iid
+    ``(b'instances', value)``, e.g. ``(b'instances', b'26001')``.
+
+    Parameters:
+        data: the PNG file's contents
+        where: name for messages
+
+    Returns:
+        dict (the encoded Segments)
+
+    Raises:
+        UserError: the data is not a grey image, naming ``where``
+    """
+    import numpy as np
+    from ..masks import Segments
+    from .segmentation import decode_label_map
+
+    ids = decode_label_map(data, where)
+    if ids.ndim != 2 or ids.dtype.kind not in 'iu':
+        raise UserError(f'{where}: expected a grey image of instance IDs')
+    ids = np.where(ids >= 1000, ids, 0)
+    segments = Segments.from_label_image(ids, labels=ids // 1000, group='instances',
+                                         domain='instances')
+    return segments.encode()
 
 
 def yield_samples(keys, leftzip, disparityzip, gtzip):
@@ -158,10 +201,12 @@ class SampleReader:
 
     Parameters:
         left, disparity, gt: paths of the three zips
+        segments: also write the field ``segments`` (:py:func:`make_sample`)
     """
 
-    def __init__(self, left, disparity, gt):
+    def __init__(self, left, disparity, gt, segments=False):
         self.paths = (str(left), str(disparity), str(gt))
+        self.segments = bool(segments)
 
     def open(self):
         """
@@ -179,7 +224,7 @@ class SampleReader:
 
     def __call__(self, key):
         left, disparity, gt = self.open()
-        return make_sample(key, left, disparity, gt)
+        return make_sample(key, left, disparity, gt, self.segments)
 
     def close(self):
         """Close the zips opened in this process."""
@@ -210,20 +255,24 @@ def write_set(outdir, split, gen, total, args=None):
                          total=total, threads=1, shuffle=False)
 
 
-def check_members(keys, zips):
+def check_members(keys, zips, segments=False):
     """
-    Check that every key has its three files before anything is written.
+    Check that every key has its three files (and with ``segments`` its
+    ``_gtFine_instanceIds.png``) before anything is written.
 
     Parameters:
         keys: all keys
         zips: ``(leftzip, disparityzip, gtzip)``
+        segments: check the instance files too
 
     Raises:
         UserError: naming the first missing members and their zip
     """
     left, disparity, gt = zips
-    for zf, pattern in ((left, IMAGE_MEMBER), (gt, LABEL_MEMBER),
-                        (disparity, DISPARITY_MEMBER)):
+    patterns = ((left, IMAGE_MEMBER), (gt, LABEL_MEMBER), (disparity, DISPARITY_MEMBER))
+    if segments:
+        patterns += ((gt, INSTANCE_MEMBER),)
+    for zf, pattern in patterns:
         names = set(zf.namelist())
         missing = [pattern.format(key=k) for k in keys if pattern.format(key=k) not in names]
         if missing:
@@ -250,14 +299,15 @@ def write_sets(files, outdir, args):
     paths = tuple(files[name]['path'] for name in ('left', 'disparity', 'gt'))
     # the zips are opened once: their directories (about 1 kB per member)
     # are the biggest part of the memory used
-    reader = SampleReader(*paths)
+    reader = SampleReader(*paths, segments=getattr(args, 'segments', False))
     try:
         left, disparity, gt = reader.open()
         keys = {split: get_keys(left, split) for split in SPLITS}
         if not any(keys.values()):
             raise UserError(f'{paths[0]}: no leftImg8bit/{{train,val,test}}/*{_IMAGE_SUFFIX} '
                             'files; is this the right archive?')
-        check_members([k for split in SPLITS for k in keys[split]], (left, disparity, gt))
+        check_members([k for split in SPLITS for k in keys[split]], (left, disparity, gt),
+                      reader.segments)
         threads = max(1, int(getattr(args, 'threads', 1) or 1))
         return write_splits(list(SPLITS), lambda split: write_samples(
             os.path.join(outdir, split + '.msgpack'), keys[split], reader, args,
@@ -279,6 +329,12 @@ def main(argv=None):
     argument_seed(parser, help='Random seed for --shuffle yes (an integer >= 0); the '
                                'same seed gives byte-identical files. (default: random)')
     argument_quiet(parser)
+    parser.add_argument(
+        '--segments',
+        action='store_true',
+        help='Also write the field "segments": the masks of the instances of the '
+             '_gtFine_instanceIds.png (datadings_like.masks.Segments).',
+    )
     args = parser.parse_args(argv)
     outdir = args.outdir or args.indir
 

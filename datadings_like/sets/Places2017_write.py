@@ -32,7 +32,8 @@ boundary annotation (gt.bdry), the list of its contours (int32 arrays of
 x, y rows) as OpenCV 3 finds them (RETR_LIST, CHAIN_APPROX_TC89_L1); they
 are computed here, OpenCV is not needed. Reading the .mat files needs
 scipy: pip install '.[sets]' in the source tree. -t N converts in N worker
-processes.
+processes. --segments also writes "segments", the instances of the instance
+PNG (G: instance, R: category) as a datadings_like.masks.Segments value.
 
 --class-counts writes Places2017_counts.json (pixels per class of the
 training label images, with median-frequency weights), --color-map
@@ -44,6 +45,7 @@ See also:
     https://github.com/CSAILVision/placeschallenge
 
 """
+from functools import partial
 import csv
 import os
 import posixpath
@@ -55,6 +57,7 @@ import numpy as np
 from ..tools import document_keys
 from ..tools.cli import UserError
 from ..tools.cli import run_main
+from .tools import load_mat
 from .types import Places2017Data
 
 __doc__ += document_keys(Places2017Data)
@@ -75,6 +78,7 @@ __all__ = (
     'extract_scenelabels',
     'find_contours',
     'find_sets',
+    'instance_segments',
     'main',
     'print_classes',
     'trace_borders',
@@ -275,23 +279,6 @@ def array_to_png(array):
     return array_to_image(array, 'png', np.uint8, 'L')
 
 
-def _check_image(data, where, formats):
-    from .tools import ImageError
-    from .tools import open_image
-    try:
-        image = open_image(data)
-    except ImageError as exc:
-        raise UserError(f'{where}: {exc}') from None
-    if image.format not in formats:
-        raise UserError(f'{where}: a {image.format} image, expected {" or ".join(formats)}')
-    return data
-
-
-def _loadmat(data, where):
-    from .ADE20k_write import _loadmat as load
-    return load(data, where)
-
-
 def boundary_contours(data, where='boundary annotation'):
     """
     The contours of the boundary masks of a ``.mat`` file of
@@ -309,7 +296,7 @@ def boundary_contours(data, where='boundary annotation'):
     Raises:
         UserError: not such a file, naming ``where``
     """
-    mat = _loadmat(data, where)
+    mat = load_mat(data, where)
     gt = mat.get('gt')
     if not isinstance(gt, np.ndarray) or gt.dtype.names is None or 'bdry' not in gt.dtype.names \
             or gt.size != 1:
@@ -690,7 +677,7 @@ def _check_image(data, where):
     return data
 
 
-def make_sample(item):
+def make_sample(item, segments=False):
     """
     Work item -> sample (runs in a worker process with ``-t N``):
     checks the images (their headers) and finds the boundary contours.
@@ -698,9 +685,11 @@ def make_sample(item):
     Parameters:
         item: ``(key, image, scene label, scene parsing PNG, instance PNG,
             boundary .mat data, [member names for messages])``
+        segments: also write the field ``segments``
+            (:py:func:`instance_segments`)
     """
     key, image, label, label_image, instance_image, boundary, where = item
-    return Places2017Data(
+    sample = Places2017Data(
         key,
         _check_image(image, where[0]),
         label,
@@ -708,6 +697,38 @@ def make_sample(item):
         _check_image(instance_image, where[2]),
         boundary_contours(boundary, where[3]),
     )
+    if segments:
+        sample['segments'] = instance_segments(instance_image, where[2])
+    return sample
+
+
+def instance_segments(data, where='instance image'):
+    """
+    The instances of an instance PNG of ``annotations_instance.tar`` as a
+    :py:class:`datadings_like.masks.Segments` value (``encode()``). In these
+    PNGs the red channel is the category of the 100 instance categories of
+    the challenge and the green channel the instance (0: none). One segment
+    per instance, in the group ``'instances'``, labelled with its category
+    (the most frequent one should its pixels differ), with the iid
+    ``(b'instances', green value)``, e.g. ``(b'instances', b'3')``.
+
+    Parameters:
+        data: the PNG file's contents
+        where: name for messages
+
+    Returns:
+        dict (the encoded Segments)
+
+    Raises:
+        UserError: the data is not an image, naming ``where``
+    """
+    from ..masks import Segments
+    from .ADE20k_write import _rgb_array
+
+    rgb = _rgb_array(data, where)
+    segments = Segments(shape=rgb.shape[:2])
+    segments.add_label_image(rgb[..., 1], rgb[..., 0], group='instances', domain='instances')
+    return segments.encode()
 
 
 def _member_names(name):
@@ -759,7 +780,7 @@ def write_set(imagetar, classtar, instancetar, boundarytar, outdir, name,
         members: names of the split's images in ``imagetar``
         scenes: dict image file name -> scene label
         overwrite: replace an existing file without asking
-        args: parsed arguments (``threads``, ``quiet``), or None
+        args: parsed arguments (``threads``, ``quiet``, ``segments``), or None
 
     Returns:
         number of samples written
@@ -772,7 +793,9 @@ def write_set(imagetar, classtar, instancetar, boundarytar, outdir, name,
     items = yield_threaded(_read_items(tars, members, scenes),
                            maxsize=2 * BATCH * threads + 2)
     outfile = os.path.join(outdir, name + '.msgpack')
-    return write_samples(outfile, items, make_sample, total=len(members), shuffle=False,
+    convert = partial(make_sample, segments=True) if getattr(args, 'segments', False) \
+        else make_sample
+    return write_samples(outfile, items, convert, total=len(members), shuffle=False,
                          threads=threads, processes=True, window=2 * threads, batch=BATCH,
                          overwrite=overwrite, quiet=bool(getattr(args, 'quiet', False)))
 
@@ -867,11 +890,11 @@ def create_color_map(files, outdir, args=None):
     Returns:
         the list written
     """
-    from .ADE20k_write import write_json
+    from .segmentation import write_json
 
     path = files['colors']['path']
     with open(path, 'rb') as f:
-        mat = _loadmat(f.read(), path)
+        mat = load_mat(f.read(), path)
     colors = mat.get('colors')
     if not isinstance(colors, np.ndarray) or colors.ndim != 2 or colors.shape[1] != 3 \
             or colors.dtype.kind not in 'iuf' or colors.size == 0 \
@@ -933,7 +956,7 @@ def extract_scenelabels(files, outdir, args=None):
     from .ADE20k import SCENELABELS
     from .ADE20k_write import INDEX_MEMBER
     from .ADE20k_write import load_index
-    from .ADE20k_write import write_json
+    from .segmentation import write_json
     from .tools import open_zip
 
     with open_zip(files['all']['path']) as imagezip:
@@ -985,6 +1008,12 @@ def main(argv=None):
              'and write to Places2017_scenelabels.json. '
              'This will look for ADE20K_2016_07_26.zip '
              'in indir and download if necessary.',
+    )
+    parser.add_argument(
+        '--segments',
+        action='store_true',
+        help='Also write the field "segments": the masks of the instances of the '
+             'instance PNG (datadings_like.masks.Segments).',
     )
     add_arguments(parser, min(8, _cpu_count()))
     args = parser.parse_args(argv)

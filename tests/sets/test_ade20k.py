@@ -335,3 +335,72 @@ def test_same_counts_as_datadings(tmp_path):
     a = json.loads((ours / 'ADE20k_counts.json').read_text())
     b = json.loads((ref / 'ADE20k_counts.json').read_text())
     assert a['INDEXES'] == b['INDEXES'] and a['COUNTS'] == b['COUNTS']
+
+
+# ------------------------------------------------------------ --segments
+
+def _instances_of(rgb, group):
+    """Brute force: {instance value: (mask, class)} of a _seg.png / _parts_N.png."""
+    classes = ADE20k_write.segmentation_map(rgb)
+    out = {}
+    for value in sorted(set(rgb[..., 2].ravel().tolist()) - {0}):
+        mask = rgb[..., 2] == value
+        found, counts = np.unique(classes[mask], return_counts=True)
+        out[(group, str(value).encode())] = (mask, int(found[np.argmax(counts)]))
+    return out
+
+
+@pytest.mark.parametrize('threads', ['1', '2'])
+def test_segments_option_writes_instance_masks(tmp_path, threads):
+    from datadings_like.masks import Segments
+    build_ade20k(tmp_path)
+    out = tmp_path / 'out'
+    proc = run(['-s', '-y', '--shuffle', 'no', '-t', threads, '--segments', '-o', str(out),
+                str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr
+    members = {}
+    with zipfile.ZipFile(tmp_path / ZIP) as z:
+        for name in z.namelist():
+            if name.endswith('.png'):
+                with Image.open(io.BytesIO(z.read(name))) as image:
+                    members[name.rsplit('/', 1)[-1]] = np.asarray(image.convert('RGB'))
+    checked = 0
+    for split in ('training', 'validation'):
+        for s in read_all(out / f'{split}.msgpack'):
+            assert list(s) == ['key', 'image', 'label', 'label_image', 'parts_images',
+                               'segments']
+            stem = s['key'][:-len('.jpg')]
+            seg = members[stem + '_seg.png']
+            expected = _instances_of(seg, b'objects')
+            for level in range(1, len(s['parts_images']) + 1):
+                expected.update(_instances_of(members[f'{stem}_parts_{level}.png'],
+                                              f'parts_{level}'.encode()))
+            segments = Segments.decode(s['segments'])
+            assert segments.shape == seg.shape[:2]
+            assert {tuple(e.iid) for e in segments} == set(expected)
+            for entry in segments:
+                mask, label = expected[tuple(entry.iid)]
+                assert entry.full_mask().tolist() == mask.tolist()
+                assert entry.label == label and entry.area == int(mask.sum())
+                group = entry.iid.domain.decode()
+                assert entry.groups == (('objects',) if group == 'objects'
+                                        else ('parts', group))
+            checked += len(segments)
+    assert checked > 0
+
+
+def test_segments_field_of_parts_with_another_size_is_an_error():
+    from datadings_like.masks import Segments
+    from datadings_like.tools.cli import UserError
+    seg = np.zeros((4, 5, 3), np.uint8)
+    seg[1:3, 1:3] = (0, 7, 2)
+    value = ADE20k_write.segments_field(seg)
+    assert [(e.label, e.area, e.groups) for e in Segments.decode(value)] == [(7, 4, ('objects',))]
+    with pytest.raises(UserError, match='x_parts_1.png'):
+        ADE20k_write.segments_field(seg, [np.ones((5, 5, 3), np.uint8)],
+                                    ['x_seg.png', 'x_parts_1.png'])
+
+
+def test_help_shows_the_segments_option():
+    proc = run(['-h'], via_command=True)
+    assert proc.returncode == 0 and '--segments' in proc.stdout

@@ -232,3 +232,67 @@ def test_sample_reader_opens_the_zips_once(tmp_path):
     assert reader.paths not in Cityscapes_write._OPEN_ZIPS
     assert all(zf.fp is None for zf in zips)
     assert (sample['image'], sample['label_image'], sample['disparity_image']) == truth[key]
+
+
+# ------------------------------------------------------------ --segments
+
+INSTANCE = 'gtFine/{}_gtFine_instanceIds.png'
+
+
+def _add_instance_maps(indir, rng, keys):
+    """Replace the instanceIds PNGs by 16-bit maps with instances
+    (label ID * 1000 + n) and plain label IDs; returns ``{key: map}``."""
+    path = indir / 'gtFine_trainvaltest.zip'
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    maps = {}
+    for key in keys:
+        ids = rng.choice([0, 7, 11, 24000, 24001, 26001, 26002, 33000], size=(4, 8))
+        maps[key] = ids.astype(np.uint16)
+        members[INSTANCE.format(key)] = png(maps[key])
+    with zipfile.ZipFile(path, 'w') as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return maps
+
+
+def test_segments_option_writes_instance_masks(tmp_path):
+    from datadings_like.masks import Segments
+    rng = np.random.default_rng(11)
+    truth = make_cityscapes(tmp_path, rng)
+    maps = _add_instance_maps(tmp_path, rng, [k for keys in KEYS.values() for k in keys])
+    out = tmp_path / 'out'
+    proc = run(['-s', '-y', '-q', '--shuffle', 'no', '-t', 2, '--segments', '-o', out, tmp_path])
+    assert proc.returncode == 0, proc.stderr
+    checked = 0
+    for split, keys in KEYS.items():
+        samples = read(out / f'{split}.msgpack')
+        assert [s['key'] for s in samples] == keys
+        for s in samples:
+            assert list(s) == ['key', 'image', 'label_image', 'disparity_image', 'segments']
+            assert (s['image'], s['label_image'], s['disparity_image']) == truth[s['key']]
+            ids = maps[s['key']]
+            values = sorted(set(ids.ravel().tolist()) - {0, 7, 11})
+            segments = Segments.decode(s['segments'])
+            assert segments.shape == ids.shape
+            assert [e.iid for e in segments] == [(b'instances', str(v).encode()) for v in values]
+            for entry, value in zip(segments, values):
+                assert entry.label == value // 1000 and entry.groups == ('instances',)
+                assert entry.full_mask().tolist() == (ids == value).tolist()
+            checked += len(segments)
+    assert checked > 0
+
+
+def test_segments_option_needs_the_instance_files(tmp_path):
+    missing = INSTANCE.format('val/lindau/lindau_000000_000019')
+    make_cityscapes(tmp_path, np.random.default_rng(12), skip={missing})
+    assert run(['-s', '-q', '-o', tmp_path / 'plain', tmp_path]).returncode == 0
+    proc = run(['-s', '-q', '--segments', '-o', tmp_path / 'seg', tmp_path])
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'gtFine_trainvaltest.zip' in proc.stderr and missing in proc.stderr
+    assert not (tmp_path / 'seg' / 'train.msgpack').exists()
+
+
+def test_instance_segments_rejects_colour_images():
+    with pytest.raises(Cityscapes_write.UserError, match='x.png'):
+        Cityscapes_write.instance_segments(png(np.zeros((2, 2, 3), np.uint8)), 'x.png')

@@ -452,3 +452,50 @@ def test_same_counts_and_scenelabels_as_datadings(tmp_path):
     assert a['INDEXES'] == b['INDEXES'] and a['COUNTS'] == b['COUNTS']
     assert json.loads((ours / 'Places2017_scenelabels.json').read_text()) == \
         json.loads((ref / 'Places2017_scenelabels.json').read_text())
+
+
+# ------------------------------------------------------------ --segments
+
+@pytest.mark.parametrize('threads', ['1', '2'])
+def test_segments_option_writes_instance_masks(tmp_path, threads):
+    from datadings_like.masks import Segments
+    truth = build_places(tmp_path)
+    out = tmp_path / 'out'
+    proc = run(['-s', '-y', '--shuffle', 'no', '-t', threads, '--segments', '-o', str(out),
+                str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr
+    checked = 0
+    for split in ('training', 'validation'):
+        for s in read_all(out / f'{split}.msgpack'):
+            assert list(s) == ['key', 'image', 'label', 'label_image', 'instance_image',
+                               'boundary', 'segments']
+            rgb = decode_image(truth[s['key']][3])
+            segments = Segments.decode(s['segments'])
+            values = sorted(set(rgb[..., 1].ravel().tolist()) - {0})
+            assert [e.iid for e in segments] == [(b'instances', str(v).encode()) for v in values]
+            for entry, value in zip(segments, values):
+                mask = rgb[..., 1] == value
+                found, counts = np.unique(rgb[..., 0][mask], return_counts=True)
+                assert entry.full_mask().tolist() == mask.tolist()
+                assert entry.label == int(found[np.argmax(counts)])
+                assert entry.groups == ('instances',)
+            checked += len(segments)
+    assert checked > 0
+
+
+def test_instance_segments_of_a_known_image():
+    from datadings_like.masks import Segments
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[0, :2] = (12, 1, 0)
+    rgb[2, 1:] = (40, 7, 0)
+    rgb[1, 3] = (41, 7, 0)            # one pixel of another category
+    segments = Segments.decode(P.instance_segments(png(rgb)))
+    assert [(e.label, e.area, e.bbox, e.iid.address) for e in segments] == [
+        (12, 2, (0, 0, 1, 2), b'1'), (40, 4, (1, 1, 3, 4), b'7')]
+    with pytest.raises(P.UserError, match='inst.png'):
+        P.instance_segments(b'not a png', 'inst.png')
+
+
+def test_help_shows_the_segments_option():
+    proc = run(['-h'], via_command=True)
+    assert proc.returncode == 0 and '--segments' in proc.stdout
