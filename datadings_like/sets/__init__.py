@@ -31,6 +31,12 @@ Datasets:
   about 3000 classes, scene labels (downloaded).
 - ``Places2017``: Places Challenge 2017 scene parsing (150 classes) with
   instance images and boundary contours (downloaded).
+- ``MIT1003``: 1003 images with the gaze of 15 observers each, one
+  experiment per observer (downloaded).
+- ``MIT300``: the 300 images of the MIT300 saliency benchmark, no
+  fixations (downloaded).
+- ``CAT2000``: 4000 images in 20 categories, border cropped and resized to
+  1024 pixels, fixations moved with them; ``-t`` (downloaded).
 - ``SALICON2015``, ``SALICON2017``: SALICON mouse tracking on MS COCO
   images, timestamped positions and fixations per observer (downloaded).
 - ``FIGRIMFixation``: FIGRIM eye fixations on SUN scenes, target and

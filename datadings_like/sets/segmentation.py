@@ -45,8 +45,6 @@ from pathlib import Path
 import numpy as np
 
 from ..tools.cli import UserError
-from .tools import open_zip  # noqa: F401  (re-exported for the writers)
-from .tools import read_member  # noqa: F401
 
 __all__ = (
     'ClassCounter',

@@ -77,6 +77,7 @@ __all__ = (
     'open_comp',
     'open_zip',
     'read_member',
+    'require_matlab',
     'load_image',
     'open_image',
     'resize_shorter_side',
@@ -866,6 +867,21 @@ def read_member(zf, name, max_size=MAX_MEMBER_SIZE):
 
 
 # -------------------------------------------------------------- MATLAB files
+
+def require_matlab():
+    """
+    Check, before any download or work, that ``.mat`` files can be read.
+
+    Raises:
+        UserError: scipy (the ``sets`` extra) is missing; one line that
+            names the extra
+    """
+    from ..tools.extras import MissingExtraError
+    try:
+        from ..tools import matlab  # noqa: F401
+    except MissingExtraError as exc:
+        raise UserError(str(exc)) from None
+
 
 def load_mat(source, where=None, **options):
     """

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from datadings_like.sets import segmentation as seg
+from datadings_like.sets import tools as sets_tools
 from datadings_like.sets.segmentation import ClassCounter
 from datadings_like.tools.cli import UserError
 
@@ -221,23 +222,23 @@ def test_zip_members(tmp_path):
     path = tmp_path / 'a.zip'
     with zipfile.ZipFile(path, 'w') as zf:
         zf.writestr('dir/x.txt', b'hello')
-    with seg.open_zip(path) as zf:
-        assert seg.read_member(zf, 'dir/x.txt') == b'hello'
+    with sets_tools.open_zip(path) as zf:
+        assert sets_tools.read_member(zf, 'dir/x.txt') == b'hello'
         with pytest.raises(UserError, match='dir/y.txt not found'):
-            seg.read_member(zf, 'dir/y.txt')
+            sets_tools.read_member(zf, 'dir/y.txt')
         with pytest.raises(UserError, match='too big'):
-            seg.read_member(zf, 'dir/x.txt', max_size=2)
+            sets_tools.read_member(zf, 'dir/x.txt', max_size=2)
     damaged = tmp_path / 'damaged.zip'
     data = bytearray(path.read_bytes())
     start = data.index(b'hello')
     data[start:start + 5] = b'HELLO'
     damaged.write_bytes(bytes(data))
-    with seg.open_zip(damaged) as zf:
+    with sets_tools.open_zip(damaged) as zf:
         with pytest.raises(UserError, match='damaged.zip: dir/x.txt'):
-            seg.read_member(zf, 'dir/x.txt')
+            sets_tools.read_member(zf, 'dir/x.txt')
     (tmp_path / 'no.zip').write_bytes(b'not a zip')
     with pytest.raises(UserError, match='no.zip'):
-        seg.open_zip(tmp_path / 'no.zip')
+        sets_tools.open_zip(tmp_path / 'no.zip')
 
 
 def test_write_json(tmp_path):
