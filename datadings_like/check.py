@@ -78,12 +78,15 @@ _MAX_STR = 1 << 20
 def open_dataset(path):
     """
     Open a dataset file for reading with a user-friendly error if it
-    cannot be opened.
+    cannot be opened. ``path`` may be a URL (``s3://...``).
 
     Returns:
         :py:class:`~datadings_like.reader.MsgpackReader`
     """
     from .reader.msgpack import MsgpackReader
+    from .remote import is_url
+    if is_url(path):
+        return MsgpackReader(path)  # a URL: the remote reader
     path = Path(path)
     if path.is_dir():
         raise UserError(f'{path}: is a directory, not a dataset file')
@@ -113,6 +116,12 @@ def check_outputs(infiles: Sequence, outfiles: Sequence):
     Raises:
         UserError: with a message naming the offending file
     """
+    from .remote import is_url
+    from .remote import redact
+    for out in outfiles:
+        if is_url(out):
+            raise UserError(f'{redact(out)}: the tools write local files only; write '
+                            'locally and upload, or use FileWriter(url) in Python')
     infiles = [Path(p) for p in infiles]
     given = [os.fspath(p) for p in outfiles]
     outfiles = [Path(p) for p in outfiles]

@@ -18,6 +18,7 @@ from pathlib import Path
 import hashlib
 import os
 import queue
+import shutil
 import signal
 import sys
 import tempfile
@@ -41,6 +42,11 @@ from .index import write_key_hashes
 from .index import write_keys
 from .index import write_offsets
 from .msgpack import make_packer
+from .remote import is_url
+from .remote import redact
+from .remote import staging_path
+from .remote import upload_dataset
+from .remote import url_name
 from .tools import hash_md5hex
 from .tools import make_printer
 from .tools import path_append
@@ -190,7 +196,12 @@ class Writer(metaclass=ABCMeta):
         otherwise :py:class:`FileExistsError` is raised at once.
 
     Parameters:
-        outfile: Path to the dataset file.
+        outfile: Path to the dataset file, or a URL (``s3://...``, any
+            fsspec protocol that can write): the dataset is written to a
+            local temporary directory and uploaded by :py:meth:`close`,
+            index files first and the data file last. An existing remote
+            file is replaced only with ``overwrite`` (no prompt); pass
+            ``storage_options=`` (a keyword) for fsspec.
         buffering: Write buffer size in bytes; 0 means the default (1 MiB).
             Output is always buffered; offsets need no syscalls.
         overwrite: If outfile exists, force overwriting.
@@ -199,6 +210,13 @@ class Writer(metaclass=ABCMeta):
     """
 
     def __init__(self, outfile, buffering=0, overwrite=False, **kwargs):
+        # a URL: written locally (atomically) first, uploaded by close()
+        self._url = None
+        self._storage_options = kwargs.pop('storage_options', None)
+        if is_url(outfile):
+            self._url = outfile
+            outfile = staging_path(outfile, overwrite, self._storage_options)
+            kwargs.setdefault('desc', url_name(self._url))
         outfile = Path(outfile)
         self._path = outfile
         kwargs.setdefault('desc', outfile.name)
@@ -362,9 +380,15 @@ class Writer(metaclass=ABCMeta):
         self._finalizer.detach()
         self._write_data = self._pack = self._write_after_close
         self._printer.close()
+        if self._url is not None:
+            try:
+                upload_dataset(self._path, self._url, self._storage_options)
+            finally:
+                shutil.rmtree(self._path.parent, ignore_errors=True)
         if not self._disable:
             n = self.written
-            print(f'{n} sample{"" if n == 1 else "s"} written to {self._path}', file=sys.stderr)
+            where = self._path if self._url is None else redact(self._url)
+            print(f'{n} sample{"" if n == 1 else "s"} written to {where}', file=sys.stderr)
 
     def abort(self):
         """
@@ -379,6 +403,8 @@ class Writer(metaclass=ABCMeta):
         # the writer cleans up after an error)
         with _signals_held():
             self._finalizer()
+            if self._url is not None:
+                shutil.rmtree(self._path.parent, ignore_errors=True)
         self._printer.close()
 
 

@@ -54,12 +54,18 @@ class _Input:
 
     def __init__(self, reader):
         self.reader = reader
-        self.path = path = Path(reader.path)
+        if isinstance(reader.path, str):
+            # a remote reader (reader.path is the URL): its sidecars were
+            # fetched to the directory of reader._path; the data is remote
+            self.path = path = reader._path
+            self.size = reader._size
+        else:
+            self.path = path = Path(reader.path)
+            self.size = path.stat().st_size
         self.md5_path = md5_path = path_append(path, '.md5')
         self.expected = None
         self.digest = hashlib.md5()
         self.pos = 0          # bytes hashed so far
-        self.size = path.stat().st_size
         if not md5_path.exists():
             _warn(f'{path}: no {md5_path.name} file, so the input cannot be '
                   'verified; it is copied as it is')
@@ -127,6 +133,15 @@ class _Hasher(threading.Thread):
         view = memoryview(buf)
         try:
             for item in self.inputs:
+                if isinstance(item.reader.path, str):
+                    # a remote input (URL): its own stream of large ranges
+                    remote = item.reader.remote
+                    while not self._stop_event.is_set() and item.pos < item.size:
+                        data = remote.read_range(item.pos, min(item.pos + (8 << 20), item.size))
+                        item.digest.update(data)
+                        item.pos += len(data)
+                        self.done += len(data)
+                    continue
                 # md5 and file reads release the GIL: this runs beside the copying
                 with open(item.path, 'rb', buffering=0) as f:
                     while not self._stop_event.is_set():

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..index import INDEX_SUFFIXES
 from ..index import SUFFIX_LEGACY_INDEX
+from ..remote import is_url
 from ..tools import ProgressPrinter
 from ..tools import make_printer
 from ..tools import path_append
@@ -344,21 +345,30 @@ def info(path, limit=None, progress=False):
         DatasetError: the file is not a dataset, or a sample is damaged
             (the message names the sample and its byte offset)
     """
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f'{path}: is a directory, not a dataset file')
-    if not path.exists():
-        raise FileNotFoundError(f'{path}: dataset file not found')
-    size = path.stat().st_size
+    url = path if is_url(path) else None
+    if url is not None:
+        # the remote reader fetches the sidecars into a local directory:
+        # look at them there
+        from ..check import open_dataset
+        remote_reader = open_dataset(url)
+        path = remote_reader._path
+        size = remote_reader._size
+    else:
+        path = Path(path)
+        if path.is_dir():
+            raise UserError(f'{path}: is a directory, not a dataset file')
+        if not path.exists():
+            raise FileNotFoundError(f'{path}: dataset file not found')
+        size = path.stat().st_size
     state, files = _index_state(path)
     # the bars are gone when the result is printed
     with ProgressPrinter.transient():
-        n, raws, examined, problem = _samples(path, limit, progress)
+        n, raws, examined, problem = _samples(url or path, limit, progress)
         stats, labels, label_types = _examine(path, raws, examined, progress)
     if problem and state != 'missing':
         state = 'damaged'
     result = {
-        'file': str(path),
+        'file': url or str(path),
         'samples': n,
         'examined': examined,
         'size': size,

@@ -19,6 +19,9 @@ import sys
 from ..check import verify_dataset
 from ..errors import DatasetError
 from ..index import recover_commit
+from ..remote import download_dataset
+from ..remote import is_url
+from ..remote import redact
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import run_main
@@ -36,6 +39,12 @@ def verify(paths, progress=False, file=None):
     out = file if file is not None else sys.stdout
     ok = True
     for path in paths:
+        if is_url(path):
+            problems = _verify_url(path, progress)
+            for problem in problems or ['OK']:
+                print(f'{redact(path)}: {problem}', file=out, flush=True)
+            ok = ok and not problems
+            continue
         try:
             if recover_commit(path):
                 print(f'{path}: note: completed the last write, which was interrupted '
@@ -50,6 +59,18 @@ def verify(paths, progress=False, file=None):
         else:
             print(f'{path}: OK', file=out, flush=True)
     return ok
+
+
+def _verify_url(url, progress):
+    """Download a remote dataset to a temporary directory and check it there."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='datadings-verify-') as tmp:
+        try:
+            local = download_dataset(url, tmp, progress=progress)
+        except FileNotFoundError:
+            return ['file not found']
+        problems = verify_dataset(local, progress=progress)
+        return [p.replace(str(local), redact(url)) for p in problems]
 
 
 def main(argv=None):

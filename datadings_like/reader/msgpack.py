@@ -32,6 +32,7 @@ from ..index import offsets_len
 from ..index import _recover
 from ..msgpack import UnsafeDataError
 from ..msgpack import object_hook
+from ..remote import is_url
 from ..tools import hash_md5hex
 from ..tools import load_md5file
 from ..tools import path_append
@@ -102,7 +103,10 @@ class MsgpackReader(Reader):
     file ``some_dir/dataset.msgpack.md5`` is present.
 
     Parameters:
-        path: Dataset file to load.
+        path: Dataset file to load. A URL (``s3://``, ``gs://``,
+            ``https://``, any fsspec protocol) gives a
+            :py:class:`~datadings_like.reader.remote.RemoteMsgpackReader`,
+            which takes further options (``cache_dir=`` and others).
         buffering: Kept for compatibility with datadings; data is read
             through ``mmap``, so there is no read buffer.
         allow_pickle: Decode pickled object arrays. Runs code from the file:
@@ -116,6 +120,14 @@ class MsgpackReader(Reader):
     """
     _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
                     '_hash_table', '_hasher')
+
+    def __new__(cls, path=None, *args, **kwargs):
+        # a URL gets the remote reader (datadings_like.reader.remote); local
+        # paths take the mmap path below, unchanged
+        if cls is MsgpackReader and is_url(path):
+            from .remote import RemoteMsgpackReader
+            return super().__new__(RemoteMsgpackReader)
+        return super().__new__(cls)
 
     def __init__(self, path: Union[str, Path], buffering=0, allow_pickle=False):
         self._cursor = None

@@ -8,6 +8,8 @@ from typing import Union
 
 from natsort import natsorted
 
+from ..remote import glob_urls
+from ..remote import is_url
 from .msgpack import MsgpackReader
 from .reader import Reader
 
@@ -23,18 +25,26 @@ class ShardedReader(Reader):
     Shard readers stay open for the life of the ShardedReader.
 
     Parameters:
-        shards: glob pattern or a list of strings, Path objects or Readers
+        shards: glob pattern or a list of strings, Path objects or Readers;
+            patterns and strings may be URLs (``s3://bucket/train-*.msgpack``)
+        reader_options: keyword arguments for each
+            :py:class:`MsgpackReader` made here (e.g. ``cache_dir=``,
+            ``storage_options=`` for URLs)
 
     Raises:
         FileNotFoundError: the pattern matches no file (an empty list of
             shards gives an empty reader)
     """
 
-    def __init__(self, shards: Union[str, Path, Iterable[Union[str, Path, Reader]]]):
+    def __init__(self, shards: Union[str, Path, Iterable[Union[str, Path, Reader]]],
+                 **reader_options):
         super().__init__()
         if isinstance(shards, (str, Path)):
             pattern = str(shards)
-            paths = natsorted(glob(pattern))
+            if is_url(pattern):
+                paths = natsorted(glob_urls(pattern, reader_options.get('storage_options')))
+            else:
+                paths = natsorted(glob(pattern))
             if not paths:
                 raise FileNotFoundError(f'{pattern}: no shard matches this pattern')
             shards = paths
@@ -43,7 +53,7 @@ class ShardedReader(Reader):
             if isinstance(shard, Reader):
                 readers.append(shard)
             else:
-                readers.append(MsgpackReader(shard))
+                readers.append(MsgpackReader(shard, **reader_options))
         self._shards = readers
         self._starts = [0]
         for reader in readers:
