@@ -45,6 +45,8 @@ from .reader.augment import Augment
 from .reader.augment import QuasiShuffler
 from .reader.augment import Range
 from .reader.augment import Shuffler
+from .dealing import deal as _deal
+from .dealing import rank_count as _rank_count
 
 __all__ = (
     'Compose',
@@ -531,47 +533,6 @@ def _distributed(group):
     if dist is not None and dist.is_available() and dist.is_initialized():
         return dist.get_rank(group), dist.get_world_size(group)
     return 0, 1
-
-
-def _deal(n, start, block, world_size, rank, num_workers, worker, drop_last):
-    """
-    Positions in the epoch's order (0..n-1) that one worker of one rank
-    yields, in the order it yields them.
-
-    The samples not yet seen, ``start..n-1``, are cut into blocks of
-    ``block`` samples. Global block ``b`` goes to rank ``b % world_size``;
-    within the rank its ``j``-th block goes to worker ``j % num_workers``.
-    A last incomplete round of ``block * world_size`` samples is either
-    dropped or split evenly among the ranks, padded (fewer than
-    ``world_size`` samples) by wrapping around to the start of the order.
-    """
-    remaining = max(0, n - start)
-    per_round = block * world_size
-    full = remaining // per_round
-    tail = remaining - full * per_round
-    last = 0 if drop_last or not tail else -(-tail // world_size)
-    js = np.arange(worker, full, num_workers, dtype=np.int64)
-    pos = (((js * world_size + rank) * block)[:, None]
-           + np.arange(block, dtype=np.int64)).reshape(-1)
-    if last and full % num_workers == worker:
-        a = full * per_round + rank * last
-        pos = np.concatenate([pos, np.arange(a, a + last, dtype=np.int64)])
-    pos += start
-    if last:
-        over = pos >= n
-        if over.any():
-            pos[over] = (pos[over] - n) % n
-    return pos
-
-
-def _rank_count(n, start, block, world_size, drop_last):
-    """Number of samples every rank yields."""
-    remaining = max(0, n - start)
-    per_round = block * world_size
-    full = remaining // per_round
-    tail = remaining - full * per_round
-    last = 0 if drop_last or not tail else -(-tail // world_size)
-    return full * block + last
 
 
 # noinspection PyAbstractClass

@@ -50,7 +50,7 @@ _OPTIONS = re.compile(r'^From ``(\S+) --help``:\n\n\.\. code-block:: text\n\n((?
 _ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 _VOLATILE = [
     (re.compile(r'\d\d:\d\d(:\d\d)?(<(\d\d:\d\d(:\d\d)?|\?))?'), '<time>'),
-    (re.compile(r'\d+(\.\d+)?\s?(it/s|s/it|[kMGT]?i?B/s|samples/s)'), '<rate>'),
+    (re.compile(r'\d+(\.\d+)?\s?(it/s|s/it|[kMGT]?i?B/s|samples/s|images/s)'), '<rate>'),
     (re.compile(r'\d+(\.\d+)? seconds'), '<n> seconds'),
 ]
 

@@ -14,7 +14,7 @@ from .._signals import startup
 __all__ = (
     'datadings_bench', 'datadings_cat', 'datadings_convert_index', 'datadings_index',
     'datadings_info', 'datadings_merge', 'datadings_sample', 'datadings_shuffle',
-    'datadings_split', 'datadings_verify', 'datadings_write',
+    'datadings_split', 'datadings_stream', 'datadings_verify', 'datadings_write',
 )
 
 
@@ -66,6 +66,11 @@ def datadings_shuffle():
 def datadings_split():
     """Console script ``datadings-split``."""
     return _launch('split')
+
+
+def datadings_stream():
+    """Console script ``datadings-stream``."""
+    return _launch('stream')
 
 
 def datadings_verify():
