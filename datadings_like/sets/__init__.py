@@ -43,13 +43,25 @@ Datasets:
   filler sets, one experiment per observer and presentation (downloaded).
 - ``ANP460``: images of adjective-noun pairs with gaze, answers and
   delays of the observers (not public).
+- ``ImageNet21k``: ImageNet-21K-P, the 10450 classes of the winter 2021
+  release with their label trees, streamed from the 1.2 TB
+  ``winter21_whole.tar.gz``; resumable, optionally sharded
+  (registration required).
+- ``Places365``: Places365 scene classification, 365 classes, large or
+  256x256 images, standard or challenge train set; resumable, ``--shards``
+  (downloaded).
+- ``YFCC100m``: no writer; ``YFCC100mReader`` reads the images straight
+  from the zip packs of the pre-release, skipping those on a reject list
+  that ``python -m datadings_like.sets.YFCC100m_reject`` makes.
 - ``Coutrot1``: Coutrot database 1, video frames with the eye positions
   of the observers carried along by optical flow; not shuffled (eye data
   downloaded, videos a manual download; needs OpenCV).
 
 Type functions that create samples (:py:mod:`datadings_like.sets.types`),
 e.g. :py:func:`ImageClassificationData`, can be imported from here.
-Shared plumbing for writers is in :py:mod:`datadings_like.sets.tools`.
+Shared plumbing for writers is in :py:mod:`datadings_like.sets.tools`;
+sharded, resumable conversions of big archives use
+:py:mod:`datadings_like.sets.shards`.
 """
 from .types import *  # noqa: F401,F403
 from .types import __all__  # noqa: F401
