@@ -39,9 +39,10 @@ with more than 281250 pixels to a longer side of 500 pixels.
 Important:
     The archive is read once, as a stream, in the order it is stored:
     nothing is unpacked to disk, and memory holds one synset's images at a
-    time. gzip decompression runs in igzip or pigz, in a separate process,
-    when one of them is installed (much faster than Python's zlib; set
-    DATADINGS_LIKE_GUNZIP=python to use zlib). Samples are written in the
+    time. gzip decompression runs in igzip or pigz, in a separate process
+    and so in parallel, when one of them is installed (igzip is also
+    faster than Python's zlib; DATADINGS_LIKE_GUNZIP=python uses zlib,
+    in a background thread). Samples are written in the
     order of the archive, grouped by class: shuffle them before training
     (datadings-shuffle, or the samplers of datadings_like.torch).
 

@@ -34,7 +34,6 @@ A typical writer::
             job.write(split, sample, position)
 """
 from array import array
-from collections import deque
 from contextlib import contextmanager
 from itertools import accumulate
 from itertools import islice

@@ -288,7 +288,7 @@ def test_sharded_output(archive, converted, tmp_path):
     proc = run(['-s', '-y', '-q', '--shard-size', '20', '-o', tmp_path, indir])
     assert proc.returncode == 0, proc.stderr
     names = sorted(n for n in os.listdir(tmp_path) if n.endswith('.msgpack'))
-    assert names == [f'train-00000-of-00001.msgpack'] + \
+    assert names == ['train-00000-of-00001.msgpack'] + \
         [f'val-{i:05d}-of-00006.msgpack' for i in range(6)]
     for split in ('val', 'train'):
         single = read_all(converted[0] / f'{split}.msgpack')
