@@ -24,6 +24,7 @@ import inspect
 import operator
 import warnings
 
+from .tools.extras import MissingExtraError
 from .tools.extras import install_hint
 
 try:
@@ -32,7 +33,7 @@ try:
     from torch.utils.data import IterableDataset as _TorchIterableDataset
     from torch.utils.data import get_worker_info
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
+    raise MissingExtraError(
         'datadings_like.torch needs PyTorch, which is not installed '
         f'({_exc}); install it with: {install_hint("torch", "torch")} '
         '(see https://pytorch.org/get-started/)'
