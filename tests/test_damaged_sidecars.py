@@ -176,6 +176,52 @@ def test_damaged_key_hashes_are_not_taken_for_missing_keys(tmp_path, originals):
         reader.find_index('nope')
 
 
+@pytest.mark.parametrize('lookups', [0, 10, 100])
+def test_damaged_key_hashes_found_after_many_lookups(tmp_path, originals, lookups):
+    # one hash changed (its key then misses) and the .md5 left as it was:
+    # also after the lookups have switched to the hash table, that key's
+    # miss is checked and named, not taken for a missing key
+    path = damaged(tmp_path, originals, '.key_hashes', 'first-byte')
+    work = path.parent / 'd.msgpack.key_hashes'
+    shutil.copy(originals['new'] / 'd.msgpack.key_hashes', work)
+    data = bytearray(work.read_bytes())
+    data[8 + 8 * 5] ^= 0xFF  # the hash of sample 5 (after the 8-byte salt)
+    work.write_bytes(bytes(data))
+    reader = MsgpackReader(path)
+    for i in range(lookups):
+        assert f'absent{i}' not in reader
+        if i % N != 5:
+            assert f's{i % N}' in reader
+    with pytest.raises(DatasetError, match='d.msgpack.key_hashes: damaged'):
+        's5' in reader
+    with pytest.raises(DatasetError, match='d.msgpack.key_hashes: damaged'):
+        reader.find_index('s5')
+
+
+def test_sound_key_hashes_answer_misses_without_the_bloom_filter(tmp_path, originals, monkeypatch):
+    # the key hashes match their .md5 entry: after the first few lookups,
+    # misses are answered by the hashes alone (the filter is not asked)
+    import datadings_like.reader.msgpack as module
+    reader = MsgpackReader(originals['new'] / 'd.msgpack')
+    for i in range(module._LINEAR_LOOKUPS + 1):
+        assert f's{i}' in reader
+    asked = []
+
+    class Spy:
+        def __contains__(self, key):
+            asked.append(key)
+            return False
+    loaded = []
+    monkeypatch.setattr(module, 'load_filter', lambda path: loaded.append(path) or Spy())
+    reader.__dict__['_filter'] = Spy()
+    for i in range(50):
+        assert f'absent{i}' not in reader
+        with pytest.raises(KeyError):
+            reader.find_index(f'absent{i}')
+    assert f's{N - 1}' in reader
+    assert (asked, loaded) == ([], [])
+
+
 def test_md5_listing_a_path_outside_the_directory(tmp_path, originals):
     path = damaged(tmp_path, originals, '.md5', 'empty')
     path.with_name('d.msgpack.md5').write_text('0' * 32 + '  d.msgpack./../../etc/passwd\n')

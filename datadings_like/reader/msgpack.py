@@ -409,6 +409,23 @@ class MsgpackReader(Reader):
                 memoryview(sorted_hashes), memoryview(order.astype(np.uint64)))
 
     @cached_property
+    def _hashes_verified(self):
+        """
+        True if the key hashes in memory are the bytes the ``.md5`` file
+        lists for the key hashes file: a miss in them is then a missing key
+        and needs no check against the Bloom filter and the keys. Checked
+        once, when lookups switch to the hash table (the md5 of 8 bytes per
+        key costs less than sorting them).
+        """
+        try:
+            expected = self._md5_entry(path_append(self._path, SUFFIX_KEY_HASHES))
+        except (OSError, DatasetError):
+            return False
+        salt, hashes = self._hashes
+        actual = hashlib.md5(salt + hashes.astype('>u8').tobytes()).hexdigest()
+        return actual == expected
+
+    @cached_property
     def _hasher(self):
         salt, _ = self._hashes
         return hashlib.blake2s(salt=salt)
@@ -454,6 +471,8 @@ class MsgpackReader(Reader):
         """
         if self._legacy or type(key) is not str:
             return
+        if self._lookups >= _LINEAR_LOOKUPS and self._hashes_verified:
+            return
         bloom = self._filter
         if bloom is None or key not in bloom:
             return
@@ -483,10 +502,8 @@ class MsgpackReader(Reader):
         return index
 
     def __contains__(self, key):
-        # the Bloom filter answers most misses without touching the hashes
-        bloom = self._filter
-        if bloom is not None and type(key) is str and key not in bloom:
-            return False
+        # the key hashes answer hits and misses alike with one salted hash;
+        # the Bloom filter is consulted only where a miss must be checked
         if self._lookup(key) >= 0:
             return True
         self._check_miss(key)
