@@ -272,3 +272,126 @@ def unpackb(packed, allow_pickle=False, **kwargs):
     options = {**UNPACK_KWARGS, 'object_hook': object_hook(allow_pickle), **kwargs}
     return _msgpack.unpackb(packed, **options)
 
+
+
+# ------------------------------------------------------------ zero copy
+
+# extents of msgpack values by their first byte: (header bytes, length
+# field bytes, children per count, extra bytes); for fix types the count
+# or length is in the first byte itself
+_FIXED = {0xc0: 1, 0xc2: 1, 0xc3: 1, 0xca: 5, 0xcb: 9, 0xcc: 2, 0xcd: 3, 0xce: 5, 0xcf: 9,
+          0xd0: 2, 0xd1: 3, 0xd2: 5, 0xd3: 9, 0xd4: 3, 0xd5: 4, 0xd6: 6, 0xd7: 10, 0xd8: 18}
+_SIZED = {0xc4: (1, 0), 0xc5: (2, 0), 0xc6: (4, 0), 0xd9: (1, 0), 0xda: (2, 0), 0xdb: (4, 0),
+          0xc7: (1, 1), 0xc8: (2, 1), 0xc9: (4, 1)}  # (length bytes, type byte)
+_COUNTED = {0xdc: (2, 1), 0xdd: (4, 1), 0xde: (2, 2), 0xdf: (4, 2)}  # (count bytes, per count)
+_BIN = {0xc4: 1, 0xc5: 2, 0xc6: 4}
+# a value with more nested items than this is decoded by msgpack instead
+_MAX_SKIP_ITEMS = 256
+
+
+def _value_end(buf, pos, end):
+    """
+    End of the msgpack value at ``buf[pos]`` (before ``end``), without
+    decoding it; None if it is malformed, runs past ``end`` or nests more
+    than ``_MAX_SKIP_ITEMS`` items.
+    """
+    pending = 1
+    items = 0
+    while pending:
+        if pos >= end or items > _MAX_SKIP_ITEMS:
+            return None
+        t = buf[pos]
+        pending -= 1
+        items += 1
+        if t <= 0x7f or t >= 0xe0:
+            pos += 1
+        elif t <= 0x8f:
+            pending += 2 * (t & 0x0f)
+            pos += 1
+        elif t <= 0x9f:
+            pending += t & 0x0f
+            pos += 1
+        elif t <= 0xbf:
+            pos += 1 + (t & 0x1f)
+        elif t in _FIXED:
+            pos += _FIXED[t]
+        elif t in _SIZED:
+            width, extra = _SIZED[t]
+            length = int.from_bytes(buf[pos + 1:pos + 1 + width], 'big')
+            pos += 1 + width + extra + length
+        elif t in _COUNTED:
+            width, per = _COUNTED[t]
+            pending += per * int.from_bytes(buf[pos + 1:pos + 1 + width], 'big')
+            pos += 1 + width
+        else:  # 0xc1 is never used
+            return None
+    return pos if pos <= end else None
+
+
+def unpack_map_zero_copy(buf, view, start, end, allow_pickle=False, min_bytes=4096):
+    """
+    Decode the map ``buf[start:end]`` (a sample) like :py:func:`unpackb`,
+    but hand out its top-level binary values of at least ``min_bytes``
+    bytes as ``memoryview`` slices of ``view`` instead of copies. Smaller
+    and nested values are decoded by msgpack as usual (numpy values too).
+
+    Parameters:
+        buf: the bytes (``mmap``, ``bytes``: indexing gives ints)
+        view: a ``memoryview`` of ``buf``
+        start: where the map starts
+        end: where the message ends
+        allow_pickle: allow pickled object arrays (trusted files only)
+        min_bytes: binary values at least this large are not copied
+
+    Returns:
+        the sample, or None when it is no map, is malformed or nests deeply
+        (the caller then decodes it with :py:func:`unpackb`, which raises
+        the proper error for malformed data)
+    """
+    if start >= end:
+        return None
+    t = buf[start]
+    if 0x80 <= t <= 0x8f:
+        count = t & 0x0f
+        pos = start + 1
+    elif t == 0xde or t == 0xdf:
+        width = 2 if t == 0xde else 4
+        count = int.from_bytes(buf[start + 1:start + 1 + width], 'big')
+        pos = start + 1 + width
+    else:
+        return None
+    if count > end - pos:  # at least a byte per key and value
+        return None
+    hook = object_hook(allow_pickle)
+    unpack = _msgpack.unpackb
+    out = {}
+    for _ in range(count):
+        key_end = _value_end(buf, pos, end)
+        if key_end is None:
+            return None
+        key = unpack(view[pos:key_end], strict_map_key=False, object_hook=hook)
+        pos = key_end
+        if pos >= end:
+            return None
+        t = buf[pos]
+        width = _BIN.get(t)
+        if width is not None:
+            length = int.from_bytes(buf[pos + 1:pos + 1 + width], 'big')
+            data = pos + 1 + width
+            value_end = data + length
+            if value_end > end:
+                return None
+            value = view[data:value_end] if length >= min_bytes else bytes(buf[data:value_end])
+        else:
+            value_end = _value_end(buf, pos, end)
+            if value_end is None:
+                return None
+            value = unpack(view[pos:value_end], strict_map_key=False, object_hook=hook)
+        try:
+            out[key] = value
+        except TypeError:  # an unhashable key: msgpack's own error then
+            return None
+        pos = value_end
+    if pos != end:
+        return None
+    return hook(out)

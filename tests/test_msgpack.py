@@ -635,3 +635,72 @@ def test_fuzzed_numpy_maps_decode_or_raise_decode_error(descr, shape, data, kind
     assert not result.dtype.hasobject
     if isinstance(result, np.ndarray):
         assert result.nbytes == len(data)
+
+
+# ------------------------------------------------------------ zero copy
+
+from datadings_like.msgpack import unpack_map_zero_copy  # noqa: E402
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 64 - 1) | st.floats(allow_nan=False)
+    | st.text(max_size=40) | st.binary(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=4),
+    max_leaves=12)
+
+
+def _materialized(value):
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(sample=st.dictionaries(st.text(max_size=8) | st.integers(-5, 5), _values, max_size=8),
+       min_bytes=st.sampled_from([0, 1, 16, 200, 4096]))
+def test_zero_copy_map_equals_unpackb(sample, min_bytes):
+    data = packb(sample)
+    out = unpack_map_zero_copy(data, memoryview(data), 0, len(data), min_bytes=min_bytes)
+    if out is None:  # only for values nested too deeply to be skipped
+        return
+    expected = unpackb(data)
+    assert {k: _materialized(v) for k, v in out.items()} == expected
+    for key, value in out.items():
+        if isinstance(value, memoryview):
+            assert isinstance(expected[key], bytes) and len(value) >= min_bytes
+        elif isinstance(expected[key], bytes):
+            assert len(value) < min_bytes
+
+
+def test_zero_copy_map_hands_out_views_of_the_buffer():
+    sample = {'key': 'a', 'image': b'\x01' * 10000, 'label': 3, 'small': b'yy',
+              'arr': np.arange(6, dtype='<u2').reshape(2, 3), 'nested': {'a': [1, {'b': 2.5}]}}
+    data = bytearray(packb(sample))
+    out = unpack_map_zero_copy(data, memoryview(data), 0, len(data))
+    assert isinstance(out['image'], memoryview) and isinstance(out['small'], bytes)
+    np.testing.assert_array_equal(out['arr'], sample['arr'])
+    assert out['nested'] == sample['nested'] and out['label'] == 3
+    data[data.index(b'\x01' * 10)] = 2  # a view, not a copy
+    assert out['image'][0] == 2
+
+
+@pytest.mark.parametrize('data', [
+    b'', b'\x93\x01\x02\x03', b'\xc0', packb({'a': 1})[:-1], packb({'a': b'x' * 5000})[:-1],
+    b'\x82\xa1a\x01',  # two entries announced, one present
+    b'\x81\xa1a\xc1',  # the never-used type byte
+    b'\x81\x91\x01\x02',  # an array as key: unhashable
+    b'\xdf\xff\xff\xff\xff\xa1a',  # a huge count
+    packb({'a': 1}) + b'\x00',  # trailing bytes
+    packb({'deep': [[[[[[[[[[1] * 30] * 2] * 2] * 2] * 2]]]]]}),  # too many items to skip
+])
+def test_zero_copy_map_gives_up_on_what_msgpack_must_decide(data):
+    assert unpack_map_zero_copy(data, memoryview(data), 0, len(data)) is None
+
+
+def test_zero_copy_map_refuses_pickles_and_decodes_them_when_allowed():
+    arr = np.array([{'x': 1}, None], dtype=object)
+    data = packb({'key': 'o', 'arr': arr, 'image': b'z' * 5000})
+    with pytest.raises(UnsafeDataError):
+        unpack_map_zero_copy(data, memoryview(data), 0, len(data))
+    out = unpack_map_zero_copy(data, memoryview(data), 0, len(data), allow_pickle=True)
+    assert out['arr'][0] == {'x': 1}

@@ -32,6 +32,7 @@ from ..index import offsets_len
 from ..index import _recover
 from ..msgpack import UnsafeDataError
 from ..msgpack import object_hook
+from ..msgpack import unpack_map_zero_copy
 from ..remote import is_url
 from ..tools import hash_md5hex
 from ..tools import load_md5file
@@ -87,7 +88,10 @@ class MsgpackReader(Reader):
     Opening is cheap: index files are checked for consistency with the data
     file (sizes and sample counts) and loaded lazily when first needed.
     Data is read through ``mmap``; ``copy=False`` gives zero-copy
-    ``memoryview`` objects. (A file truncated in place by another program
+    ``memoryview`` objects: raw samples, and in decoded samples of at least
+    64 KiB the top-level binary values of at least 4 KiB (e.g. encoded
+    images; smaller and nested values are decoded as usual). The views stay
+    valid after the reader is closed. (A file truncated in place by another program
     while it is mapped can crash the reader with ``SIGBUS``; writers of
     datadings_like replace files, never truncate them.)
 
@@ -139,6 +143,7 @@ class MsgpackReader(Reader):
             raise IsADirectoryError(f'{path}: is a directory, not a dataset file')
         self._path = path
         self._buffering = buffering
+        self._allow_pickle = allow_pickle
         self._decode = object_hook(allow_pickle)
         # the files' names as str, made once (a Path costs more than the
         # stat() it is made for); appending to the name as path_append does
@@ -566,8 +571,11 @@ class MsgpackReader(Reader):
             data = self._mm[a:b] if copy else self._view[a:b]
         else:
             try:
-                data = msgpack.unpackb(self._view[a:b], strict_map_key=False,
-                                       object_hook=self._decode)
+                if copy or b - a < _LARGE_SAMPLE:
+                    data = msgpack.unpackb(self._view[a:b], strict_map_key=False,
+                                           object_hook=self._decode)
+                else:
+                    data = self._unpack_view(slice(a, b))
             except Exception as exc:
                 raise self._error(index, exc) from exc
         if yield_key:
@@ -601,7 +609,7 @@ class MsgpackReader(Reader):
             return samples
         return chain.from_iterable(map(chunk, range(start, stop, chunk_size)))
 
-    def _decoded_range(self, start, stop, yield_key, owner, chunk_size):
+    def _decoded_range(self, start, stop, yield_key, owner, chunk_size, copy=True):
         """
         Generator over decoded samples ``start..stop-1``.
 
@@ -631,7 +639,8 @@ class MsgpackReader(Reader):
                     # saves feeding (copying) them into an Unpacker
                     pos = offsets[a:b + 1].tolist()
                     starts = iter(pos)
-                    samples = map(self._unpack_slice, map(slice, starts, islice(pos, 1, None)))
+                    unpack = self._unpack_slice if copy else self._unpack_view
+                    samples = map(unpack, map(slice, starts, islice(pos, 1, None)))
                     if yield_key:
                         samples = zip(self._keys[a:b], samples)
 
@@ -697,6 +706,14 @@ class MsgpackReader(Reader):
     def _unpack_slice(self, bounds):
         return msgpack.unpackb(self._view[bounds], strict_map_key=False, object_hook=self._decode)
 
+    def _unpack_view(self, bounds):
+        """Decode a (large) sample, its large binary values as views of the map."""
+        sample = unpack_map_zero_copy(self._mm, self._view, bounds.start, bounds.stop,
+                                      self._allow_pickle)
+        if sample is None:  # no map, or one that msgpack must decode (or reject)
+            sample = self._unpack_slice(bounds)
+        return sample
+
     def _misaligned(self, index):
         return DatasetError(
             f'{self._path}: sample {index} does not end where the offsets say; '
@@ -724,7 +741,7 @@ class MsgpackReader(Reader):
     def _slice_gen(self, start, stop, yield_key, raw, copy):
         if raw:
             return self._raw_range(start, stop, yield_key, copy, None, max(stop - start, 1))
-        return self._decoded_range(start, stop, yield_key, None, _MIN_CHUNK)
+        return self._decoded_range(start, stop, yield_key, None, _MIN_CHUNK, copy)
 
     def _iter_impl(self, start, stop, yield_key, raw, copy, chunk_size):
         self._i = start
@@ -732,7 +749,7 @@ class MsgpackReader(Reader):
         chunk_size = max(chunk_size, _MIN_CHUNK)
         if raw:
             return self._raw_range(start, stop, yield_key, copy, owner, chunk_size)
-        return self._decoded_range(start, stop, yield_key, owner, chunk_size)
+        return self._decoded_range(start, stop, yield_key, owner, chunk_size, copy)
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         """Iterator over the samples at the given indices (an int array)."""

@@ -5,17 +5,20 @@
 like the local reader, but reads through
 :py:class:`~datadings_like.remote.RemoteBuffer` instead of ``mmap``.
 """
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 
 import numpy as np
 
 from ..errors import DatasetError
+from ..errors import RemoteError
 from ..index import SUFFIX_FILTER
 from ..index import SUFFIX_KEY_HASHES
 from ..index import SUFFIX_KEYS
@@ -76,8 +79,9 @@ class RemoteMsgpackReader(MsgpackReader):
     against its ``.md5`` and read locally: a second epoch sends no requests.
 
     The reader is picklable (DataLoader workers); each process opens its own
-    connection. Errors while opening name the URL; a damaged sidecar found
-    later is named by its local copy.
+    connection. Errors and warnings name the URL (without credentials),
+    also for a damaged sidecar found after opening, never the local copy
+    of a sidecar.
 
     Parameters:
         path: URL of the dataset file
@@ -150,11 +154,30 @@ class RemoteMsgpackReader(MsgpackReader):
             tmp.write_bytes(data)
             os.replace(tmp, local)
         self._ids = {}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            with self._url_names():
+                self._open_files()
+        for warning in caught:  # e.g. a missing keys file: named by its URL
+            warnings.warn(str(warning.message).replace(base, redact(url)),
+                          warning.category, stacklevel=4)
+
+    @contextmanager
+    def _url_names(self):
+        """Errors raised inside name the URL instead of the local copies of the sidecars."""
         try:
-            self._open_files()
-        except (DatasetError, FileNotFoundError) as exc:
-            message = str(exc).replace(base, redact(url))
-            raise type(exc)(message) from None
+            yield
+        except (DatasetError, OSError) as exc:
+            local = os.fspath(self._path)
+            text = str(exc)
+            if isinstance(exc, RemoteError) or local not in text:
+                raise
+            text = text.replace(local, redact(self._url))
+            try:
+                renamed = type(exc)(text)
+            except Exception:  # an exception type with another signature
+                renamed = DatasetError(text)
+            raise renamed from None
 
     def _open_files(self):
         names = self._names
@@ -210,6 +233,61 @@ class RemoteMsgpackReader(MsgpackReader):
         if isinstance(buffer, RemoteBuffer):
             buffer.close()
 
+    # ------------------------------------- sidecars (messages name the URL)
+
+    @cached_property
+    def _legacy_index(self):
+        with self._url_names():
+            return MsgpackReader._legacy_index.func(self)
+
+    @cached_property
+    def _offsets(self):
+        with self._url_names():
+            return MsgpackReader._offsets.func(self)
+
+    @cached_property
+    def _keys(self):
+        with self._url_names():
+            return MsgpackReader._keys.func(self)
+
+    @cached_property
+    def _hashes(self):
+        with self._url_names():
+            return MsgpackReader._hashes.func(self)
+
+    @cached_property
+    def _filter(self):
+        with self._url_names():
+            return MsgpackReader._filter.func(self)
+
+    def _check_miss(self, key):
+        with self._url_names():
+            return super()._check_miss(key)
+
+    def _md5_hashes(self):
+        with self._url_names():
+            return super()._md5_hashes()
+
+    def _md5_entry(self, path):
+        with self._url_names():
+            return super()._md5_entry(path)
+
+    def verify_index(self, read_size=512 * 1024, progress=False):
+        """
+        Hash the index files (the local copies fetched when the reader was
+        opened) and verify them against the md5 file.
+
+        Returns:
+            True if verification was successful.
+
+        Raises:
+            FileNotFoundError: md5 file is missing
+            DatasetError: md5 file is damaged or lists a file outside the
+                directory (messages name the URL)
+        """
+        with self._url_names():
+            return super().verify_index(read_size, progress)
+
     # ---------------------------------------------------------- data access
 
     def _expected_md5(self):
@@ -230,6 +308,11 @@ class RemoteMsgpackReader(MsgpackReader):
     @cached_property
     def _view(self):
         return self._mm.view()
+
+    def _unpack_view(self, bounds):
+        # copy=False: a remote sample is fetched into memory anyway; finding
+        # its values byte by byte would cost a read per byte
+        return self._unpack_slice(bounds)
 
     def _gather(self, indices, yield_key=False, raw=False, copy=True):
         idx = np.asarray(indices, dtype=np.intp)
@@ -271,7 +354,8 @@ class RemoteMsgpackReader(MsgpackReader):
         md5_path = Path(self._names[_MD5])
         if not md5_path.exists():
             raise FileNotFoundError(f'{redact(self._url)}{_MD5}: not found')
-        hashes = load_md5file(md5_path)
+        with self._url_names():
+            hashes = load_md5file(md5_path)
         name = url_name(self._url)
         if name not in hashes:
             raise DatasetError(f'{redact(self._url)}{_MD5}: has no entry for {name}')

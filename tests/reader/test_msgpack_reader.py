@@ -474,3 +474,60 @@ def test_pickled_reader_refuses_a_replaced_dataset(tmp_path):
     worker = pickle.loads(state)  # e.g. a DataLoader worker started later
     with pytest.raises(DatasetError, match='replaced since'):
         worker.get(0)
+
+
+@pytest.fixture
+def large_dataset(tmp_path):
+    rng = np.random.default_rng(5)
+    samples = [{'key': f'l{i}', 'image': rng.bytes(70_000 + i), 'label': i, 'thumb': b't' * 10,
+                'mask': rng.integers(0, 9, (40, 50), dtype=np.uint8)} for i in range(6)]
+    path = tmp_path / 'large.msgpack'
+    with FileWriter(path, disable=True) as writer:
+        for sample in samples:
+            writer.write(sample)
+    return path, samples
+
+
+def test_decoded_zero_copy_of_large_samples_equals_copies(large_dataset):
+    path, samples = large_dataset
+    reader = MsgpackReader(path)
+    views = list(reader.iter(copy=False))
+    sliced = list(reader.slice(1, 4, copy=False))
+    got = [reader.get(i, copy=False) for i in range(len(samples))]
+    for batch in (views, got, sliced):
+        for sample in batch:
+            assert isinstance(sample['image'], memoryview)
+            assert isinstance(sample['thumb'], bytes)
+    for batch, expected in ((views, samples), (got, samples), (sliced, samples[1:4])):
+        for sample, original in zip(batch, expected):
+            assert bytes(sample['image']) == original['image']
+            assert sample['label'] == original['label'] and sample['thumb'] == original['thumb']
+            np.testing.assert_array_equal(sample['mask'], original['mask'])
+    # copy=True (the default) still gives bytes
+    assert all(isinstance(s['image'], bytes) for s in reader.iter())
+
+
+def test_decoded_zero_copy_views_survive_close(large_dataset):
+    path, samples = large_dataset
+    reader = MsgpackReader(path)
+    sample = reader.get(2, copy=False)
+    reader.close()
+    del reader
+    assert bytes(sample['image']) == samples[2]['image']
+
+
+def test_decoded_zero_copy_of_a_damaged_sample_names_it(large_dataset):
+    path, samples = large_dataset
+    data = bytearray(path.read_bytes())
+    first = MsgpackReader(path)._offsets[3]
+    data[int(first)] = 0xc1  # the never-used type byte where sample 3 starts
+    damaged = path.with_name('damaged.msgpack')
+    damaged.write_bytes(bytes(data))
+    for suffix in ('.offsets', '.keys', '.key_hashes', '.filter'):
+        damaged.with_name('damaged.msgpack' + suffix).write_bytes(
+            path.with_name('large.msgpack' + suffix).read_bytes())
+    reader = MsgpackReader(damaged)
+    with pytest.raises(DatasetError, match='damaged.msgpack: sample 3'):
+        reader.get(3, copy=False)
+    with pytest.raises(DatasetError, match='damaged.msgpack: sample 3'):
+        list(reader.iter(copy=False))
