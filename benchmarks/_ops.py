@@ -270,6 +270,17 @@ def op_iter_decoded_large(pkg, data_dir):
     return {'seconds': t, 'n': n}
 
 
+def op_iter_decoded_large_nocopy(pkg, data_dir):
+    """Decoded iteration with copy=False: large binary values may be views."""
+    MsgpackReader = _reader(pkg)
+    path = Path(data_dir) / 'large.msgpack'
+    t0 = perf_counter()
+    reader = MsgpackReader(path)
+    n = _consume(reader.iter(copy=False))
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': n}
+
+
 def op_random_get_small(pkg, data_dir):
     import numpy as np
     MsgpackReader = _reader(pkg)
@@ -409,6 +420,76 @@ def op_loader_jpeg(pkg, data_dir):
         raise RuntimeError(f'loader yielded {warm}/{n} samples, expected {expected}')
     del loader
     return {'seconds': t, 'n': n, 'rate': n / t}
+
+
+class _ListDataset:
+    """The in-memory baseline: a torch IterableDataset over a list of the
+    decoded samples, dealt to the DataLoader workers in batch-size blocks."""
+
+    def __new__(cls, samples, batch_size):
+        import torch.utils.data
+
+        class ListDataset(torch.utils.data.IterableDataset):
+            def __iter__(self):
+                info = torch.utils.data.get_worker_info()
+                workers, worker = (1, 0) if info is None else (info.num_workers, info.id)
+                for start in range(worker * batch_size, len(samples), workers * batch_size):
+                    yield from samples[start:start + batch_size]
+        return ListDataset()
+
+
+def _loader_epochs(dataset, epoch, expected):
+    """Time epoch ``epoch`` (1 or 2) of a DataLoader over ``dataset``; epoch 1
+    includes starting the workers, as a user sees it."""
+    from torch.utils.data import DataLoader
+    bs = LOADER['batch_size']
+    t0 = perf_counter()
+    loader = DataLoader(dataset, batch_size=bs, num_workers=LOADER['num_workers'],
+                        persistent_workers=True)
+    counts = []
+    for e in range(epoch):
+        if e == epoch - 1:
+            t0 = perf_counter()
+        counts.append(sum(len(batch['label']) for batch in loader))
+    t = perf_counter() - t0
+    if counts != [expected] * epoch:
+        raise RuntimeError(f'loader yielded {counts} samples per epoch, expected {expected}')
+    del loader
+    return {'seconds': t, 'n': expected, 'rate': expected / t}
+
+
+def _loader_small(pkg, data_dir, epoch):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise Missing('torch is not installed') from None
+    IterableDataset = _attr(pkg, 'torch', 'IterableDataset')
+    reader = _reader(pkg)(Path(data_dir) / 'small.msgpack')
+    dataset = IterableDataset(reader, batch_size=LOADER['batch_size'])
+    return _loader_epochs(dataset, epoch, len(reader))
+
+
+def op_loader_small_e1(pkg, data_dir):
+    return _loader_small(pkg, data_dir, 1)
+
+
+def op_loader_small_e2(pkg, data_dir):
+    return _loader_small(pkg, data_dir, 2)
+
+
+def _ceil_loader_list(epoch):
+    def op(pkg, data_dir):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise Missing('torch is not installed') from None
+        import msgpack
+        path = Path(data_dir) / 'small.msgpack'
+        # not timed: the samples decoded into a list, as a pickled list would give
+        samples = list(msgpack.Unpacker(open(path, 'rb'), raw=False))
+        dataset = _ListDataset(samples, LOADER['batch_size'])
+        return _loader_epochs(dataset, epoch, len(samples))
+    return op
 
 
 # -------------------------------------------------------------- CLI tools
@@ -551,6 +632,8 @@ CEILINGS = {
     'ceil_read_small': _ceiling(_ceil_read, 'small'),
     'ceil_unpackb_large': _ceiling(_ceil_unpackb, 'large'),
     'ceil_read_large': _ceiling(_ceil_read, 'large'),
+    'ceil_loader_list_e1': _ceil_loader_list(1),
+    'ceil_loader_list_e2': _ceil_loader_list(2),
 }
 
 OPS = {
@@ -558,6 +641,9 @@ OPS = {
     'iter_raw_small': op_iter_raw_small,
     'iter_decoded_small': op_iter_decoded_small,
     'iter_decoded_large': op_iter_decoded_large,
+    'iter_decoded_large_nocopy': op_iter_decoded_large_nocopy,
+    'loader_small_e1': op_loader_small_e1,
+    'loader_small_e2': op_loader_small_e2,
     'random_get_small': op_random_get_small,
     'open_find_index_small': op_open_find_index_small,
     'contains_small': op_contains_small,

@@ -83,6 +83,10 @@ CEILINGS = [
             'large', 'iter_decoded_large'),
     Ceiling('ceil_read_large', 'read() of the whole file in 1 MiB blocks', 'bandwidth limit', 'large',
             'iter_decoded_large'),
+    Ceiling('ceil_loader_list_e1', 'the same DataLoader over an in-memory list, epoch 1',
+            'in-memory loader', 'small', 'loader_small_e1', 1 / 0.9),
+    Ceiling('ceil_loader_list_e2', 'the same DataLoader over an in-memory list, epoch 2',
+            'in-memory loader', 'small', 'loader_small_e2', 1 / 0.9),
 ]
 CEILING_BY_NAME = {c.name: c for c in CEILINGS}
 
@@ -95,25 +99,33 @@ def operations(mode):
     lookups = _fmt_count(_ops.CONTAINS_LOOKUPS[mode])
     jpeg = _fmt_count(sizes['jpeg'])
     return [
-        Op('write_small', f'write {small} small samples (FileWriter)', 'small', 2.0),
+        # targets: issue 14 (speed, round 2)
+        Op('write_small', f'write {small} small samples (FileWriter)', 'small', 2.5),
         Op('iter_raw_small', f'sequential raw iteration, small ({small})', 'small', 3.0,
            ceilings=('ceil_mmap_small', 'ceil_read_small')),
-        Op('iter_decoded_small', f'sequential decoded iteration, small ({small})', 'small', 2.0,
+        Op('iter_decoded_small', f'sequential decoded iteration, small ({small})', 'small', 2.5,
            ceilings=('ceil_unpackb_small', 'ceil_unpacker_small')),
         Op('iter_decoded_large', f'sequential decoded iteration, large ({large} x 100 kB)',
            'large', 1.0, ceilings=('ceil_unpackb_large', 'ceil_read_large')),
-        Op('random_get_small', f'{gets} random get(), small', 'small', 2.0),
-        Op('open_find_index_small', 'open + first find_index, small', 'small', 5.0),
-        Op('contains_small', f'{lookups} x "key in reader" (half absent), small', 'small'),
-        Op('shuffler_raw_small', f'Shuffler raw iteration, small ({small})', 'small', 2.0),
+        Op('iter_decoded_large_nocopy', f'sequential decoded, large ({large} x 100 kB), copy=False',
+           'large', 2.0),
+        Op('random_get_small', f'{gets} random get(), small', 'small', 2.5),
+        Op('open_find_index_small', 'open + first find_index, small', 'small', 20.0),
+        Op('contains_small', f'{lookups} x "key in reader" (half absent), small', 'small', 2.0),
+        Op('shuffler_raw_small', f'Shuffler raw iteration, small ({small})', 'small', 4.0),
         Op('quasi_shuffler_raw_small', f'QuasiShuffler raw iteration, small ({small})',
-           'small', 2.0),
+           'small', 3.0),
         Op('cli_shuffle_small', 'datadings-shuffle, small (whole command*)', 'small', cli=True),
         Op('cli_merge_small', 'datadings-merge -s concat, 2 halves of small (whole command*)',
            'small', cli=True),
         Op('merge_function_small', 'merge_concat() of the merge tool, in-process', 'small'),
         Op('loader_jpeg', f'torch IterableDataset + DataLoader, {jpeg} 64x64 JPEG '
            '(2 workers, batch 256)', 'jpeg', throughput=True),
+        Op('loader_small_e1', f'torch IterableDataset + DataLoader, small ({small}), epoch 1 '
+           '(2 workers, batch 256, workers started)', 'small', 1.5, throughput=True,
+           ceilings=('ceil_loader_list_e1',)),
+        Op('loader_small_e2', f'torch IterableDataset + DataLoader, small ({small}), epoch 2',
+           'small', 1.5, throughput=True, ceilings=('ceil_loader_list_e2',)),
     ]
 
 
