@@ -41,6 +41,8 @@ DOCS = Path(__file__).resolve().parent
 PAGES = sorted((DOCS / 'tools').glob('*.rst'))
 #: pages whose session starts in an empty directory
 EMPTY_START = {'write.rst'}
+#: pages of tools that serve until they are stopped: no example session
+NO_SESSION = {'explore.rst'}
 COLUMNS = 80
 TIMEOUT = 120
 

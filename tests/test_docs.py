@@ -32,6 +32,9 @@ def sandbox(tmp_path_factory):
 
 @pytest.mark.parametrize('page', examples.PAGES, ids=lambda p: p.stem)
 def test_example_session_output_is_real(page, sandbox):
+    if page.name in examples.NO_SESSION:
+        assert examples.find_session(page.read_text(encoding='utf-8')) is None
+        pytest.skip(f'{page.name}: the tool serves until stopped, no example session')
     text = page.read_text(encoding='utf-8')
     match = examples.find_session(text)
     assert match is not None, f'{page.name} has no example session'

@@ -12,7 +12,8 @@ from importlib import import_module
 from .._signals import startup
 
 __all__ = (
-    'datadings_bench', 'datadings_cat', 'datadings_convert_index', 'datadings_index',
+    'datadings_bench', 'datadings_cat', 'datadings_convert_index', 'datadings_explore',
+    'datadings_index',
     'datadings_info', 'datadings_merge', 'datadings_sample', 'datadings_shuffle',
     'datadings_split', 'datadings_stream', 'datadings_verify', 'datadings_write',
 )
@@ -36,6 +37,11 @@ def datadings_cat():
 def datadings_convert_index():
     """Console script ``datadings-convert-index``."""
     return _launch('convert_index')
+
+
+def datadings_explore():
+    """Console script ``datadings-explore``."""
+    return _launch('explore')
 
 
 def datadings_index():

@@ -314,6 +314,16 @@ class Reader(metaclass=ABCMeta):
     def __iter__(self):
         return self.iter()
 
+    def _repr_html_(self):
+        """
+        HTML grid of the first samples (thumbnail, key, label), shown by
+        Jupyter; :py:func:`datadings_like.explore.show` does the same for
+        a single sample.
+        """
+        # imported here: Pillow is loaded only when a notebook shows a reader
+        from ._html import reader_html
+        return reader_html(self)
+
     def rawiter(self, yield_key=False):
         """
         Create an iterator that yields samples as msgpacked messages.
