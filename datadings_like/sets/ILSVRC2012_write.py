@@ -48,6 +48,18 @@ result), then copies the samples byte for byte into the final file in a
 random order (random reads: use an SSD). Alternatively use
 datadings-shuffle on the result later.
 
+--shards N (or --shard-size N) writes each split as shards,
+SPLIT-00000-of-000NN.msgpack ... and the shard list SPLIT.shards, which
+ShardedReader and datadings_like.torch read as one dataset: the same
+samples in the same order as SPLIT.msgpack (--shuffle yes: the same
+order for the same --seed, shuffled across all shards). Each shard is one
+task: train shards are groups of per-class tars (of about equal size),
+val shards runs of images; the tars are indexed first (their headers are
+read). --scheduler ADDRESS runs the tasks on a Dask cluster whose workers
+see INDIR and OUTDIR at the same paths (--scheduler local:N: N worker
+processes here). A run that failed or was killed is run again with the
+same options to write only the shards that are missing.
+
 Expected time and size (estimates): without --compress, about as big as the
 source tars (train ~137 GiB, val ~6.3 GiB); writing is limited by the
 disks, roughly 15-40 minutes for train on SSDs, 1-3 hours on one HDD.
@@ -341,20 +353,28 @@ def yield_train(path, labels):
             for synset in outer:
                 if not synset.isreg():
                     continue
-                name = posixpath.basename(synset.name)
-                wnid, ext = posixpath.splitext(name)
-                if ext != '.tar' or wnid not in labels:
-                    raise UserError(f'{path}: unexpected member {synset.name!r}: expected '
-                                    'one nXXXXXXXX.tar per class of the devkit')
-                label = labels[wnid]
-                where = f'{path}: {synset.name}'
-                with _open_stream(outer.extractfile(synset), where) as inner:
-                    for image in inner:
-                        if image.isreg():
-                            key = posixpath.basename(image.name)
-                            yield key, _read_member(inner, image, where), label
+                label = _synset_label(path, synset.name, labels)
+                yield from _yield_synset(outer.extractfile(synset), label,
+                                         f'{path}: {synset.name}')
     except (tarfile.TarError, EOFError) as exc:
         raise UserError(f'{path}: damaged tar archive ({exc})') from None
+
+
+def _synset_label(path, name, labels):
+    wnid, ext = posixpath.splitext(posixpath.basename(name))
+    if ext != '.tar' or wnid not in labels:
+        raise UserError(f'{path}: unexpected member {name!r}: expected '
+                        'one nXXXXXXXX.tar per class of the devkit')
+    return labels[wnid]
+
+
+def _yield_synset(fileobj, label, where):
+    """``(key, data, label)`` of the images of one per-synset tar, read as a stream."""
+    with _open_stream(fileobj, where) as inner:
+        for image in inner:
+            if image.isreg():
+                key = posixpath.basename(image.name)
+                yield key, _read_member(inner, image, where), label
 
 
 def yield_val(path, val_labels):
@@ -369,14 +389,123 @@ def yield_val(path, val_labels):
                 if not image.isreg():
                     continue
                 key = posixpath.basename(image.name)
-                match = _VAL_NAME.fullmatch(key)
-                index = int(match.group(1)) - 1 if match else -1
-                if not 0 <= index < len(val_labels):
-                    raise UserError(f'{path}: unexpected member {image.name!r}: expected '
-                                    'ILSVRC2012_val_NNNNNNNN.JPEG with a label in the devkit')
-                yield key, _read_member(tar, image, path), val_labels[index]
+                label = _val_label(path, image.name, val_labels)
+                yield key, _read_member(tar, image, path), label
     except (tarfile.TarError, EOFError) as exc:
         raise UserError(f'{path}: damaged tar archive ({exc})') from None
+
+
+def _val_label(path, name, val_labels):
+    match = _VAL_NAME.fullmatch(posixpath.basename(name))
+    index = int(match.group(1)) - 1 if match else -1
+    if not 0 <= index < len(val_labels):
+        raise UserError(f'{path}: unexpected member {name!r}: expected '
+                        'ILSVRC2012_val_NNNNNNNN.JPEG with a label in the devkit')
+    return val_labels[index]
+
+
+# ------------------------------------------------------------- shard tasks
+
+def _cut(weights, count):
+    """Cut ``range(len(weights))`` into at most ``count`` consecutive, non-empty
+    runs of about equal total weight; returns the runs' (start, stop)."""
+    total = sum(weights) or 1
+    count = max(1, min(count, len(weights)))
+    bounds, acc, k = [0], 0, 1
+    for i, w in enumerate(weights):
+        acc += w
+        # close the run once its share is reached, leaving an item for each run left
+        if k < count and acc >= total * k / count and len(weights) - (i + 1) >= count - k:
+            bounds.append(i + 1)
+            k += 1
+    bounds.append(len(weights))
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def train_tasks(path, labels, count):
+    """
+    Tasks of the train split for :py:func:`datadings_like.parallel.write_shards`:
+    the per-synset tars of the (uncompressed) train tar in ``count``
+    consecutive groups of about equal size, each a list of
+    ``[member name, data offset, size, label]``. Only the headers of the
+    outer tar are read.
+    """
+    from .shards import index_tar
+    members = [[name, offset, size, _synset_label(path, name, labels)]
+               for name, offset, size in index_tar(path)]
+    if not members:
+        raise UserError(f'{path}: holds no per-class tars')
+    return [members[a:b] for a, b in _cut([m[2] for m in members], count)]
+
+
+def val_tasks(path, val_labels, per_task):
+    """
+    Tasks of the val split: runs of ``per_task`` images of the val tar in
+    the order they are stored, each a list of ``[key, data offset, size,
+    label]``.
+    """
+    from .shards import index_tar
+    members = []
+    for name, offset, size in index_tar(path):
+        if size > MAX_IMAGE_SIZE:
+            raise UserError(f'{path}: {name} is too big ({size} bytes)')
+        members.append([posixpath.basename(name), offset, size,
+                        _val_label(path, name, val_labels)])
+    return [members[i:i + per_task] for i in range(0, len(members), per_task)]
+
+
+def convert_train_task(task, path, quality=None, subsampling='422'):
+    """The samples of a task of :py:func:`train_tasks` (runs on a worker)."""
+    from .shards import MemberReader
+    with open(path, 'rb') as f:
+        for name, offset, size, label in task:
+            for item in _yield_synset(MemberReader(f, offset, size), label, f'{path}: {name}'):
+                yield make_sample(item, quality, subsampling)
+
+
+def convert_val_task(task, path, quality=None, subsampling='422'):
+    """The samples of a task of :py:func:`val_tasks` (runs on a worker)."""
+    with open(path, 'rb') as f:
+        for key, offset, size, label in task:
+            f.seek(offset)
+            data = f.read(size)
+            if len(data) != size:
+                raise UserError(f'{path}: ends inside {key} (truncated?)')
+            yield make_sample((key, data, label), quality, subsampling)
+
+
+def _describe_task(task):
+    return f'{task[0][0]} ... {task[-1][0]}' if len(task) > 1 else task[0][0]
+
+
+def write_sharded(split, outdir, files, devkit, args):
+    """
+    Write a split as shards (``--shards``/``--shard-size``, ``--scheduler``)
+    through :py:func:`datadings_like.parallel.write_shards`: train as
+    groups of per-class tars, val as runs of images; ``--shuffle yes``
+    shuffles across all shards.
+    """
+    from functools import partial
+    from ..parallel import write_shards
+    from .shards import ShardLayout
+
+    layout = ShardLayout.from_args(args)
+    path = os.path.abspath(files[split]['path'])
+    if split == 'val':
+        total = len(devkit.val_labels)
+        tasks = val_tasks(path, devkit.val_labels, layout.samples_per_file(total))
+        fn = convert_val_task
+    else:
+        total = devkit.num_train or len(devkit.labels)
+        count = layout.shards or -(-total // layout.shard_size)
+        tasks = train_tasks(path, devkit.labels, count)
+        fn = convert_train_task
+    fn = partial(fn, path=path, quality=args.compress, subsampling=args.subsampling)
+    return write_shards(tasks, fn, outdir, split, shuffle=bool(args.shuffle), seed=args.seed,
+                        scheduler=getattr(args, 'scheduler', None), overwrite=args.no_confirm,
+                        quiet=bool(getattr(args, 'quiet', False)), describe=_describe_task,
+                        config={'writer': 'ILSVRC2012', 'version': 1, 'path': path,
+                                'compress': args.compress, 'subsampling': args.subsampling})
 
 
 # ----------------------------------------------------------------- images
@@ -529,6 +658,9 @@ def write_sets(files, outdir, args):
     check_shipped_synsets(devkit, files['devkit']['path'])
 
     def write(split):
+        if getattr(args, 'shards', None) is not None or \
+                getattr(args, 'shard_size', None) is not None:
+            return write_sharded(split, outdir, files, devkit, args)
         if split == 'val':
             items = yield_val(files['val']['path'], devkit.val_labels)
             total = len(devkit.val_labels)
@@ -551,6 +683,8 @@ def main(argv=None):
     from ..tools.argparse import make_parser
     from .tools import argument_compress
     from .tools import argument_subsampling
+    from .shards import argument_scheduler
+    from .shards import argument_shards
 
     parser = make_parser(__doc__, shuffle=False)
     argument_shuffle(
@@ -579,8 +713,12 @@ def main(argv=None):
     )
     argument_seed(parser, help='Random seed for --shuffle yes (an integer >= 0); the '
                                'same seed gives the same order. (default: random)')
+    argument_shards(parser)
+    argument_scheduler(parser)
     argument_quiet(parser)
     args = parser.parse_args(argv)
+    if args.scheduler is not None and args.shards is None and args.shard_size is None:
+        parser.error('--scheduler needs --shards N or --shard-size N')
     outdir = args.outdir or args.indir
 
     needed = {name: meta for name, meta in FILES.items()

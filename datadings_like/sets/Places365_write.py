@@ -69,6 +69,14 @@ datadings_like.torch read as one dataset. Use them for the challenge
 train set: a single file keeps the keys of all its samples in memory
 while it is written (about 150 bytes per sample).
 
+--scheduler ADDRESS (with --shards or --shard-size) writes the same
+shards on a Dask cluster whose workers see INDIR and OUTDIR at the same
+paths (--scheduler local:N: N worker processes here): the tars are
+indexed (their headers are read), and each shard is one task reading its
+run of images; SPLIT.shards lists the shards. A run that failed is run
+again with the same options to write only the missing shards (instead of
+the checkpoints above).
+
 See also:
     http://places2.csail.mit.edu/index.html
 
@@ -369,6 +377,73 @@ def iter_split(split, path, val_labels=None, wanted=None):
                 yield [index], ImageClassificationData(name, data, label)
 
 
+# ------------------------------------------------------------- shard tasks
+
+def split_tasks(split, path, val_labels, per_task):
+    """
+    Tasks of a split for :py:func:`datadings_like.parallel.write_shards`
+    (``--scheduler``): runs of ``per_task`` images of the split's tar in the
+    order they are stored, each a list of ``[name, data offset, size,
+    label]`` (label None for testing), so that the shards are those of
+    ``--shards`` without a scheduler. Only the tar's headers are read.
+    """
+    from .shards import index_tar
+    members = []
+    for name, offset, size in index_tar(path):
+        if not name.endswith('.jpg'):
+            continue
+        label = None
+        if split == 'training':
+            label = training_label(name, path)
+        elif split == 'validation':
+            label = val_labels.get(posixpath.basename(name))
+            if label is None:
+                raise UserError(f'{path}: {name} is not listed in {VAL_LIST} of the '
+                                'file lists')
+        if size > MAX_IMAGE_SIZE:
+            raise UserError(f'{path}: {name} is too big ({size} bytes)')
+        members.append([name, offset, size, label])
+    return [members[i:i + per_task] for i in range(0, len(members), per_task)] or [[]]
+
+
+def convert_task(task, path):
+    """The samples of a task of :py:func:`split_tasks` (runs on a worker)."""
+    with open(path, 'rb') as f:
+        for name, offset, size, label in task:
+            f.seek(offset)
+            data = f.read(size)
+            if len(data) != size:
+                raise UserError(f'{path}: ends inside {name} (truncated?)')
+            if label is None:
+                yield ImageData(name, data)
+            else:
+                yield ImageClassificationData(name, data, label)
+
+
+def _describe_task(task):
+    return f'{len(task)} images {task[0][0]} ... {task[-1][0]}' if task else 'no images'
+
+
+def write_on_cluster(files, outdir, args, splits):
+    """``--scheduler``: each shard of each split is one task of
+    :py:func:`datadings_like.parallel.write_shards`."""
+    import os
+    from functools import partial
+    from ..parallel import write_shards
+    from .Places365 import NUM_SAMPLES
+    from .shards import ShardLayout
+
+    layout = ShardLayout.from_args(args)
+    val_labels = load_val_labels(files['meta']['path']) if 'validation' in splits else None
+    for split in splits:
+        path = os.path.abspath(files[split]['path'])
+        per = layout.samples_per_file(NUM_SAMPLES[split, bool(args.challenge)])
+        tasks = split_tasks(split, path, val_labels, per)
+        write_shards(tasks, partial(convert_task, path=path), outdir, split,
+                     scheduler=args.scheduler, overwrite=args.no_confirm, quiet=args.quiet,
+                     describe=_describe_task, config=conversion_config(args, splits))
+
+
 # ---------------------------------------------------------------- writing
 
 def conversion_config(args, splits):
@@ -420,6 +495,8 @@ def write_sets(indir, outdir, args):
     splits = _selected_splits(args)
     files = prepare_indir(needed_files(args), argparse.Namespace(**{**vars(args), 'indir': indir}))
     expected = {split: NUM_SAMPLES[split, bool(args.challenge)] for split in splits}
+    if getattr(args, 'scheduler', None) is not None:
+        return write_on_cluster(files, outdir, args, splits)
     with ResumableConversion(outdir, 'Places365', splits, conversion_config(args, splits),
                              layout=ShardLayout.from_args(args), expected=expected,
                              args=args) as job:
@@ -454,6 +531,7 @@ def main(argv=None):
     from ..tools.argparse import argument_quiet
     from ..tools.argparse import make_parser
     from .shards import argument_resume
+    from .shards import argument_scheduler
     from .shards import argument_shards
 
     parser = make_parser(__doc__, shuffle=False)
@@ -477,9 +555,12 @@ def main(argv=None):
              '(default: all three)',
     )
     argument_shards(parser)
+    argument_scheduler(parser)
     argument_resume(parser)
     argument_quiet(parser)
     args = parser.parse_args(argv)
+    if args.scheduler is not None and args.shards is None and args.shard_size is None:
+        parser.error('--scheduler needs --shards N or --shard-size N')
     outdir = args.outdir or args.indir
     write_sets(args.indir, outdir, args)
 

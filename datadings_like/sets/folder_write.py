@@ -37,6 +37,16 @@ the first list file):
 - classes.txt: class names, line i (from 0) is label i; only when labels
   are names (always for directories).
 
+With --shards N (or --shard-size N) each split is written as shards,
+SPLIT-00000-of-000NN.msgpack ... and the shard list SPLIT.shards, which
+ShardedReader and datadings_like.torch read as one dataset: the same
+samples in the same order as SPLIT.msgpack (with --shuffle yes: the same
+permutation of the images, for the same --seed). Each shard is one task;
+--scheduler ADDRESS runs the tasks on a Dask cluster whose workers see
+the images and OUTDIR at the same paths (--scheduler local:N: N worker
+processes here). A run that failed or was killed is run again with the
+same options (and --seed) to write only the shards that are missing.
+
 With --make-list, SPLIT.lst list files (and classes.txt) are written
 instead, without converting anything: check or edit them, then convert
 them with "datadings-write folder SPLIT.lst ... --root ROOT".
@@ -90,7 +100,8 @@ from ..tools.cli import run_main
 __doc__ += '\n' + document_keys(ImageClassificationData, postfix=(
     '\n    "label" is a number, or a list of numbers for multi-label samples.\n'))
 
-__all__ = ('MAX_RESIZE', 'ListSource', 'TreeSource', 'assign_split', 'main', 'parse_split', 'read_list')
+__all__ = ('MAX_RESIZE', 'ListSource', 'TreeSource', 'assign_split', 'convert_shard', 'main',
+           'parse_split', 'read_list', 'shard_tasks', 'write_sharded')
 
 _HEADER_NAMES = {'path', 'file', 'filename', 'file_name', 'image', 'image_path',
                  'img', 'name', 'id', 'fname'}
@@ -780,6 +791,8 @@ def main(argv=None):
     from .tools import REENCODE_QUALITY
     from .tools import argument_resize
     from .tools import argument_subsampling
+    from .shards import argument_scheduler
+    from .shards import argument_shards
 
     parser = make_parser(__doc__, indir=False, outdir=False, skip_verification=False)
     parser.add_argument('inputs', nargs='+', metavar='INPUT',
@@ -812,8 +825,12 @@ def main(argv=None):
     argument_subsampling(parser)
     argument_seed(parser)
     argument_threads(parser)
+    argument_shards(parser)
+    argument_scheduler(parser)
     argument_quiet(parser)
     args = parser.parse_args(argv)
+    if args.scheduler is not None and args.shards is None and args.shard_size is None:
+        parser.error('--scheduler needs --shards N or --shard-size N')
 
     bounds = None
     if args.split is not None:
@@ -919,6 +936,9 @@ def _convert_splits(args, groups, counts, outdir, classes_text, notes):
             print(f'{split}: none of its {counts[split]} images could be converted, '
                   'nothing written', file=sys.stderr)
             return None
+        if getattr(args, 'shards', None) is not None or \
+                getattr(args, 'shard_size', None) is not None:
+            return write_sharded(split, groups[split], outdir, args)
         return write_samples(os.path.join(outdir, split + '.msgpack'), groups[split],
                              convert, args, total=counts[split])
 
@@ -929,6 +949,85 @@ def _convert_splits(args, groups, counts, outdir, classes_text, notes):
                     skipped)
         _print_list(f'warning: Pillow reported {len(notes.lines)} problem'
                     f'{"s" * (len(notes.lines) != 1)} while converting', notes.lines)
+
+
+def shard_tasks(items, layout, shuffle=False, seed=None):
+    """
+    Cut the work items of a split into the tasks of
+    :py:func:`datadings_like.parallel.write_shards`, one per shard:
+    consecutive runs of ``layout.samples_per_file(len(items))`` items, in
+    the order of the items or, with ``shuffle``, of the permutation
+    ``numpy.random.default_rng(seed).permutation(len(items))``, the order
+    in which :py:func:`~datadings_like.sets.tools.write_samples` shuffles
+    them: the shards together hold the samples of the single file, in its
+    order.
+
+    Parameters:
+        items: sequence of ``(key, path, label)``
+        layout: :py:class:`~datadings_like.sets.shards.ShardLayout`
+        shuffle: permute the items
+        seed: seed of the permutation
+
+    Returns:
+        list of tasks, each a list of ``[key, absolute path, label]``
+    """
+    import numpy as np
+    items = [[key, os.path.abspath(path), label] for key, path, label in items]
+    if shuffle:
+        items = [items[int(i)] for i in np.random.default_rng(seed).permutation(len(items))]
+    per = layout.samples_per_file(len(items))
+    return [items[i:i + per] for i in range(0, len(items), per)]
+
+
+def convert_shard(task, compress=None, subsampling='422', resize=None):
+    """
+    The samples of one task of :py:func:`shard_tasks` (runs on a worker):
+    images that cannot be converted give
+    :py:class:`~datadings_like.parallel.Skipped`. What Pillow reports
+    goes to the worker's log (on a cluster).
+    """
+    from ..parallel import Skipped
+    from types import SimpleNamespace
+    skipped = []
+    notes = _PillowNotes()
+    convert = _make_convert(SimpleNamespace(compress=compress, subsampling=subsampling,
+                                            resize=resize), skipped, notes)
+    for key, path, label in task:
+        sample = convert((key, path, label))
+        yield Skipped(skipped.pop()) if sample is None else sample
+
+
+def _describe_task(task):
+    return f'{len(task)} images {task[0][0]} ... {task[-1][0]}'
+
+
+def write_sharded(split, items, outdir, args):
+    """
+    Write a split as shards through :py:func:`datadings_like.parallel.write_shards`
+    (``--shards``/``--shard-size``, ``--scheduler``).
+
+    Returns:
+        list of the shard paths
+    """
+    from functools import partial
+    from ..parallel import write_shards
+    from .shards import ShardLayout
+
+    seed = args.seed
+    if args.shuffle and seed is None:
+        import secrets
+        seed = secrets.randbits(32)
+        if not args.quiet:
+            print(f'{split}: shuffled with --seed {seed} (give it to go on after a failure)',
+                  file=sys.stderr)
+    tasks = shard_tasks(list(items), ShardLayout.from_args(args), args.shuffle, seed)
+    fn = partial(convert_shard, compress=args.compress, subsampling=args.subsampling,
+                 resize=args.resize)
+    return write_shards(tasks, fn, outdir, split, scheduler=args.scheduler,
+                        overwrite=args.no_confirm, quiet=args.quiet,
+                        describe=_describe_task,
+                        config={'writer': 'folder', 'version': 1, 'compress': args.compress,
+                                'subsampling': args.subsampling, 'resize': args.resize})
 
 
 if __name__ == '__main__':

@@ -63,12 +63,15 @@ from ..tools.cli import UserError
 __all__ = (
     'DECOMPRESSOR_VARIABLE',
     'DECOMPRESSORS',
+    'MemberReader',
     'ResumableConversion',
     'ShardLayout',
     'argument_resume',
+    'argument_scheduler',
     'argument_shards',
     'find_decompressor',
     'find_shards',
+    'index_tar',
     'map_ordered',
     'open_split',
     'open_tar_stream',
@@ -317,6 +320,27 @@ def argument_shards(parser):
         '--shard-size', type=positive_int, default=None, metavar='N',
         help='Write each split as shards of N samples (the last one may be smaller).')
     return group
+
+
+def argument_scheduler(parser):
+    """
+    Add ``--scheduler ADDRESS`` (``args.scheduler``, default None): run
+    the conversion of a writer whose source splits as tasks on a Dask
+    cluster, one shard per task, through
+    :py:func:`datadings_like.parallel.write_shards`. ``ADDRESS`` is a Dask
+    scheduler address (``tcp://scheduler:8786``), or ``local`` /
+    ``local:N`` for a cluster of N worker processes on this machine.
+    Combine it with ``--shards N`` (see :py:func:`argument_shards`).
+
+    Parameters:
+        parser: an ``argparse.ArgumentParser``
+    """
+    parser.add_argument(
+        '--scheduler', default=None, metavar='ADDRESS',
+        help='Convert on a Dask cluster (pip install \'.[dist]\'): a scheduler address '
+             'such as tcp://scheduler:8786, or local[:N] for N worker processes here; '
+             'each of the --shards tasks writes one shard to OUTDIR, which all workers '
+             'must see, and a re-run redoes only missing shards. (default: no cluster)')
 
 
 def argument_resume(parser, interval=60.0):
@@ -574,6 +598,71 @@ def _check_end(tar):
     # padding) or nothing; anything else means the block was a bad header
     if tar.fileobj.read(tarfile.BLOCKSIZE).strip(b'\0'):
         raise tarfile.ReadError(f'invalid header at byte {tar.offset}')
+
+
+# ------------------------------------------------------ tar member ranges
+
+def index_tar(path):
+    """
+    The regular members of an uncompressed tar archive with the positions
+    of their data, to cut the archive into tasks that read parts of it
+    (:py:func:`datadings_like.parallel.write_shards`). Only the headers
+    are read (the data is skipped by seeking), in the order they are
+    stored. A gzip-compressed tar cannot be indexed: it can only be read
+    from its start.
+
+    Parameters:
+        path: path of the archive
+
+    Returns:
+        list of ``(name, data offset, size)``
+
+    Raises:
+        FileNotFoundError: no such file
+        UserError: the file is compressed, not a tar archive, or damaged
+    """
+    with open(path, 'rb') as f:
+        if _is_gzip(f, path):
+            raise UserError(f'{path}: compressed (gzip); only an uncompressed tar can be '
+                            'split into parts: decompress it first (gunzip)')
+        try:
+            with tarfile.open(fileobj=f, mode='r:') as tar:
+                members = []
+                while True:
+                    member = tar.next()
+                    if member is None:
+                        break
+                    tar.members.clear()  # millions of members: keep none
+                    if member.isreg():
+                        members.append((member.name, member.offset_data, member.size))
+        except (tarfile.TarError, EOFError) as exc:
+            raise UserError(f'{path}: not a tar archive or damaged ({exc})') from None
+    return members
+
+
+class MemberReader:
+    """
+    A read-only file object over ``size`` bytes of ``f`` from ``offset``
+    (a tar member inside an uncompressed tar, e.g. a per-class tar of the
+    ILSVRC2012 train tar), for ``tarfile`` in stream mode.
+
+    Parameters:
+        f: file object opened for binary reading, seekable
+        offset: first byte
+        size: number of bytes
+    """
+
+    def __init__(self, f, offset, size):
+        self._f = f
+        self._left = size
+        f.seek(offset)
+
+    def read(self, n=-1):
+        if n is None or n < 0 or n > self._left:
+            n = self._left
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
 
 
 # --------------------------------------------------------- ordered pool map
