@@ -587,6 +587,54 @@ def _ceil_unpackb(path):
     return {'seconds': t, 'n': n}
 
 
+def _ceil_random_unpackb(pkg, data_dir):
+    """Floor of random get(): the same random indices, a bare unpackb of
+    each slice of the map (offsets loaded before timing; no checks)."""
+    import msgpack
+    import numpy as np
+    path = Path(data_dir) / 'small.msgpack'
+    n = dataset_len(data_dir, 'small')
+    indices = np.random.default_rng(SEED).integers(0, n, RANDOM_GETS[_mode(data_dir)]).tolist()
+    offs = _offsets(path)
+    t0 = perf_counter()
+    f, mm = _mm(path)
+    view = memoryview(mm)
+    unpackb = msgpack.unpackb
+    for i in indices:
+        unpackb(view[offs[i]:offs[i + 1]])
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': len(indices)}
+
+
+def _ceil_contains_hash(pkg, data_dir):
+    """Floor of "key in reader" by key hashes: per key one salted blake2s
+    (the format's key hash) and a dict lookup (dict built before timing)."""
+    import hashlib
+    import numpy as np
+    path = Path(data_dir) / 'small.msgpack'
+    n = dataset_len(data_dir, 'small')
+    count = CONTAINS_LOOKUPS[_mode(data_dir)]
+    rng = np.random.default_rng(SEED + 3)
+    present = [f'sample{i:09d}' for i in rng.integers(0, n, count // 2).tolist()]
+    absent = [f'missing{i:09d}' for i in range(count - count // 2)]
+    keys = [k for pair in zip(present, absent) for k in pair]
+    data = (Path(str(path) + '.key_hashes')).read_bytes()
+    salt = data[:8]
+    table = dict.fromkeys(np.frombuffer(data, dtype='>u8', offset=8).tolist())
+    new = hashlib.blake2s(salt=salt).copy
+    t0 = perf_counter()
+    hits = 0
+    for key in keys:
+        h = new()
+        h.update(key.encode())
+        if int.from_bytes(h.digest()[:8], 'big') in table:
+            hits += 1
+    t = perf_counter() - t0
+    if hits != len(present):
+        raise RuntimeError(f'{hits} hits, expected {len(present)}')
+    return {'seconds': t, 'n': len(keys)}
+
+
 def _ceil_unpacker(path):
     import mmap  # noqa: F401
     import msgpack
@@ -632,6 +680,8 @@ CEILINGS = {
     'ceil_read_small': _ceiling(_ceil_read, 'small'),
     'ceil_unpackb_large': _ceiling(_ceil_unpackb, 'large'),
     'ceil_read_large': _ceiling(_ceil_read, 'large'),
+    'ceil_random_unpackb_small': _ceil_random_unpackb,
+    'ceil_contains_hash_small': _ceil_contains_hash,
     'ceil_loader_list_e1': _ceil_loader_list(1),
     'ceil_loader_list_e2': _ceil_loader_list(2),
 }

@@ -123,7 +123,7 @@ class MsgpackReader(Reader):
             no write access to the directory)
     """
     _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
-                    '_hash_table', '_hasher')
+                    '_hash_table', '_hasher', '_table')
 
     def __new__(cls, path=None, *args, **kwargs):
         # a URL gets the remote reader (datadings_like.reader.remote); local
@@ -446,6 +446,9 @@ class MsgpackReader(Reader):
     # --------------------------------------------------------------- lookups
 
     _lookups = 0
+    # after the linear phase: (new salted hasher, shift, buckets, sorted
+    # hashes, order), what a lookup needs, in one attribute
+    _table = None
 
     def _lookup(self, key):
         """Index of key, or -1."""
@@ -461,6 +464,8 @@ class MsgpackReader(Reader):
             found = np.flatnonzero(self._hashes[1] == np.uint64(h))
             return int(found[0]) if len(found) else -1
         shift, buckets, sorted_hashes, order = self._hash_table
+        if self._table is None:
+            self._table = (self._hasher.copy, shift, buckets, sorted_hashes, order)
         bucket = h >> shift
         for pos in range(buckets[bucket], buckets[bucket + 1]):
             if sorted_hashes[pos] == h:
@@ -509,6 +514,22 @@ class MsgpackReader(Reader):
     def __contains__(self, key):
         # the key hashes answer hits and misses alike with one salted hash;
         # the Bloom filter is consulted only where a miss must be checked
+        table = self._table
+        if table is not None and type(key) is str:
+            # the body of _lookup, inlined: this is the hot path of many lookups
+            new, shift, buckets, sorted_hashes, order = table
+            h = new()
+            h.update(key.encode('utf-8'))
+            h = int.from_bytes(h.digest()[:8], 'big')
+            pos = buckets[h >> shift]
+            end = buckets[(h >> shift) + 1]
+            while pos < end:
+                if sorted_hashes[pos] == h:
+                    return True
+                pos += 1
+            if not self._hashes_verified:
+                self._check_miss(key)
+            return False
         if self._lookup(key) >= 0:
             return True
         self._check_miss(key)
