@@ -75,10 +75,14 @@ _MAX_STR = 1 << 20
 
 # ---------------------------------------------------------------- helpers
 
-def open_dataset(path):
+def open_dataset(path, storage_options=None):
     """
     Open a dataset file for reading with a user-friendly error if it
     cannot be opened. ``path`` may be a URL (``s3://...``).
+
+    Parameters:
+        path: the data file, or its URL
+        storage_options: passed to fsspec for a URL (ignored for local files)
 
     Returns:
         :py:class:`~datadings_like.reader.MsgpackReader`
@@ -86,7 +90,7 @@ def open_dataset(path):
     from .reader.msgpack import MsgpackReader
     from .remote import is_url
     if is_url(path):
-        return MsgpackReader(path)  # a URL: the remote reader
+        return MsgpackReader(path, storage_options=storage_options)  # the remote reader
     path = Path(path)
     if path.is_dir():
         raise UserError(f'{path}: is a directory, not a dataset file')
@@ -112,22 +116,46 @@ def check_outputs(infiles: Sequence, outfiles: Sequence):
     Refuse outputs that would clobber an input (or one of its index files),
     that are given more than once, that are directories (or end with a
     slash), or that lie below a file. Called before anything is written.
+    Outputs may be URLs (``s3://...``): those are written locally and
+    uploaded (see :py:class:`~datadings_like.writer.FileWriter`); a URL
+    is refused if it ends with a slash, is an input's URL (or one of its
+    sidecars') or is given twice.
 
     Raises:
         UserError: with a message naming the offending file
     """
     from .remote import is_url
     from .remote import redact
+    urls_in = {redact(p) for p in infiles if is_url(p)}
+    local_in = [Path(p) for p in infiles if not is_url(p)]
+    seen_urls = set()
+    given = []
+    outpaths = []
     for out in outfiles:
-        if is_url(out):
-            raise UserError(f'{redact(out)}: the tools write local files only; write '
-                            'locally and upload, or use FileWriter(url) in Python')
-    infiles = [Path(p) for p in infiles]
-    given = [os.fspath(p) for p in outfiles]
-    outfiles = [Path(p) for p in outfiles]
-    for i, out in enumerate(outfiles):
+        if not is_url(out):
+            given.append(os.fspath(out))
+            outpaths.append(Path(out))
+            continue
+        name = redact(out)
+        if out.endswith('/'):
+            raise UserError(f'{name}: is a directory, not a dataset file')
+        written = [name] + [name + s for s in INDEX_SUFFIXES + ('.md5', SUFFIX_LEGACY_INDEX)]
+        for url in urls_in:
+            if url == name:
+                raise UserError(f'{name}: input and output are the same file; '
+                                'write to a new file instead')
+            clash = next((w for w in written
+                          if w in [url + s for s in INDEX_SUFFIXES + ('.md5', SUFFIX_LEGACY_INDEX)]),
+                         None)
+            if clash is not None:
+                raise UserError(f'{name}: writing it would replace {clash.rpartition("/")[2]}, '
+                                f'which belongs to the input {url}')
+        if name in seen_urls:
+            raise UserError(f'{name}: output file given more than once')
+        seen_urls.add(name)
+    for i, out in enumerate(outpaths):
         _check_output_path(given[i], out)
-        for inp in infiles:
+        for inp in local_in:
             if _same(inp, out):
                 raise UserError(
                     f'{out}: input and output are the same file; '
@@ -140,7 +168,7 @@ def check_outputs(infiles: Sequence, outfiles: Sequence):
                         f'{out}: writing it would replace {written.name}, '
                         f'which belongs to the input {inp}'
                     )
-        for other in outfiles[:i]:
+        for other in outpaths[:i]:
             if _same(other, out):
                 raise UserError(f'{out}: output file given more than once')
 

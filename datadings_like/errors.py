@@ -12,3 +12,13 @@ class DatasetError(ValueError):
 
 class DuplicateKeyError(ValueError):
     """A sample key occurs twice; keys must be unique in a dataset."""
+
+
+class RemoteError(OSError):
+    """
+    A file at a URL cannot be read, written or listed: the network or the
+    server failed after all retries, or the storage backend refused the
+    request (other than not found or access denied, which raise
+    :py:class:`FileNotFoundError` and :py:class:`PermissionError`). The
+    message names the URL without credentials.
+    """

@@ -26,9 +26,12 @@ import urllib.parse
 import uuid
 
 from .errors import DatasetError
+from .errors import RemoteError
 
 __all__ = ('is_url', 'redact', 'url_name', 'RemoteFile', 'RemoteBuffer', 'BlockCache',
-           'upload_files', 'upload_dataset', 'staging_path', 'DEFAULT_BLOCK_SIZE')
+           'upload_files', 'upload_dataset', 'upload_datasets', 'upload_directory',
+           'staging_path', 'stage_directory', 'unstage_directory', 'shown_name',
+           'DEFAULT_BLOCK_SIZE')
 
 DEFAULT_BLOCK_SIZE = 8 << 20
 _URL = re.compile(r'^[A-Za-z][A-Za-z0-9+.\-]*://')
@@ -171,7 +174,15 @@ class RemoteFile:
                     # share one (and its connections) between readers; a
                     # forked child makes a new one (the pid differs)
                     options.setdefault('skip_instance_cache', True)
-                    fs, fspath = fsspec.core.url_to_fs(self.url, **options)
+                    try:
+                        fs, fspath = fsspec.core.url_to_fs(self.url, **options)
+                    except TypeError:
+                        # an option the backend does not take; name the
+                        # options, never their values (they may be secrets)
+                        names = ', '.join(sorted(self.storage_options)) or 'none'
+                        raise RemoteError(
+                            f'{redact(self.url)}: the storage backend does not accept '
+                            f'these storage options: {names}') from None
                     self._fs, self._fspath = fs, fspath
                     self._pid = os.getpid()
         return self._fs
@@ -206,7 +217,7 @@ class RemoteFile:
         if isinstance(exc, FileNotFoundError) or status == 404:
             return FileNotFoundError(f'{name}: not found')
         detail = f'HTTP {status}' if status is not None else type(exc).__name__
-        return OSError(f'{name}: {what} failed: {detail}')
+        return RemoteError(f'{name}: {what} failed: {detail}')
 
     def _retrying(self, what, call):
         delay = self.backoff
@@ -229,7 +240,7 @@ class RemoteFile:
             raise IsADirectoryError(f'{redact(self.url)}: is a directory, not a dataset file')
         size = info.get('size')
         if size is None:
-            raise OSError(f'{redact(self.url)}: the server does not tell the file size')
+            raise RemoteError(f'{redact(self.url)}: the server does not tell the file size')
         ident = info.get('ETag') or info.get('etag') or info.get('LastModified') \
             or info.get('mtime') or info.get('last_modified') or ''
         return {'size': int(size), 'identity': str(ident)}
@@ -250,7 +261,7 @@ class RemoteFile:
         Raises:
             FileNotFoundError: the file is missing
             PermissionError: access is denied
-            OSError: the range cannot be read after all retries, or the file
+            RemoteError: the range cannot be read after all retries, or the file
                 is shorter than ``stop``
         """
         if stop <= start:
@@ -279,7 +290,7 @@ class RemoteFile:
             if not data:
                 failures += 1
                 if failures > self.retries:
-                    raise OSError(f'{redact(self.url)}: file ends before byte {stop}')
+                    raise RemoteError(f'{redact(self.url)}: file ends before byte {stop}')
                 time.sleep(delay)
                 delay *= 2
                 continue
@@ -673,6 +684,7 @@ def upload_files(local_paths, urls, storage_options=None, retries=5, backoff=0.1
     Upload local files to URLs in the given order, each retried on
     transient failures. Put the data file last: readers look for it first,
     so a dataset appears at its URL only when its sidecars are there.
+    Nothing is removed if an upload fails (see :py:func:`upload_datasets`).
 
     Parameters:
         local_paths: files to upload
@@ -681,15 +693,31 @@ def upload_files(local_paths, urls, storage_options=None, retries=5, backoff=0.1
 
     Raises:
         PermissionError: access denied
-        OSError: an upload failed after all retries
+        RemoteError: an upload failed after all retries
     """
     for path, url in zip(local_paths, urls):
-        remote = RemoteFile(url, storage_options, retries, backoff)
+        _put(path, RemoteFile(url, storage_options, retries, backoff))
 
-        def call(path=path, remote=remote):
-            remote._count()
-            remote.fs.put_file(os.fspath(path), remote.fspath)
-        remote._retrying('upload', call)
+
+def _put(path, remote):
+    def call():
+        remote._count()
+        remote.fs.put_file(os.fspath(path), remote.fspath)
+    remote._retrying('upload', call)
+
+
+def _delete(remote):
+    """Remove a remote file if it is there; failures are ignored (this is clean-up)."""
+    def call():
+        remote._count()
+        try:
+            remote.fs.rm_file(remote.fspath)
+        except FileNotFoundError:
+            pass
+    try:
+        remote._retrying('removal', call)
+    except OSError:
+        pass
 
 
 # the order of an upload: index files first, the data file last (readers
@@ -713,27 +741,183 @@ def staging_path(url: str, overwrite: bool, storage_options=None) -> Path:
     return Path(tempfile.mkdtemp(prefix='datadings-upload-')) / (url_name(url) or 'dataset.msgpack')
 
 
+def upload_datasets(datasets, storage_options=None, files=()):
+    """
+    Upload complete local datasets, all or nothing: first ``files`` (other
+    files, e.g. label counts), then the sidecars of every dataset, then the
+    data files; each data file is checked to have arrived whole.
+
+    If an upload fails or is interrupted (``KeyboardInterrupt``), what this
+    call uploaded is removed again, and every dataset whose files were
+    (partly) replaced is removed from its URL (data file and sidecars): no
+    dataset is left at a final URL that is new, incomplete or paired with
+    the wrong sidecars. A dataset whose files were not touched yet stays
+    as it was.
+
+    Parameters:
+        datasets: ``(local data file, url)`` pairs
+        storage_options: passed to fsspec
+        files: ``(local file, url)`` pairs of further files to upload
+
+    Raises:
+        PermissionError: access denied
+        RemoteError: an upload failed after all retries, or a data file
+            did not arrive whole
+    """
+    steps = []  # (local path, RemoteFile, index of its dataset or None)
+    data = []
+    for path, url in files:
+        steps.append((Path(path), RemoteFile(url, storage_options), None))
+    for k, (local, url) in enumerate(datasets):
+        local = Path(local)
+        remote = RemoteFile(url, storage_options)
+        remote.fs  # made now, the sidecars' siblings share it (one connection, not six)
+        for suffix in _UPLOAD_SUFFIXES:
+            path = local.with_name(local.name + suffix)
+            if path.exists():
+                steps.append((path, remote.sibling(suffix), k))
+        data.append((local, remote))
+    steps += [(local, remote, k) for k, (local, remote) in enumerate(data)]
+    done = []
+    touched = set()
+    current = None
+    try:
+        for path, remote, current in steps:
+            _put(path, remote)
+            done.append(remote)
+            if current is not None:
+                touched.add(current)
+        current = None
+        for local, remote in data:
+            size = local.stat().st_size
+            arrived = remote.info()['size']
+            if arrived != size:
+                raise RemoteError(f'{redact(remote.url)}: upload incomplete: {arrived} of '
+                                  f'{size} bytes arrived')
+    except BaseException as exc:
+        if current is not None and not isinstance(exc, (PermissionError, FileNotFoundError)):
+            touched.add(current)  # the failed upload may have arrived all the same
+        # the data files first: from then on no reader finds a dataset; then
+        # the sidecars of those datasets (new ones, and old ones that were
+        # not replaced yet) and whatever else this call put
+        gone = set()
+        for k in sorted(touched):
+            remote = data[k][1]
+            for one in [remote] + [remote.sibling(s) for s in _UPLOAD_SUFFIXES]:
+                _delete(one)
+                gone.add(one.url)
+        for remote in reversed(done):
+            if remote.url not in gone:
+                _delete(remote)
+        raise
+
+
 def upload_dataset(local: Path, url: str, storage_options=None):
     """
     Upload a complete local dataset (data file and sidecars) to ``url``:
     the sidecars first, the data file last, so the dataset appears under its
-    URL only when it is complete (an upload that fails leaves no data file
-    at a new URL).
+    URL only when it is complete. An upload that fails (or is interrupted)
+    leaves no dataset at ``url``: what was uploaded is removed again (see
+    :py:func:`upload_datasets`).
 
     Raises:
         PermissionError: access denied
-        OSError: an upload failed after all retries
+        RemoteError: an upload failed after all retries
     """
-    local = Path(local)
-    paths, urls = [], []
-    for suffix in _UPLOAD_SUFFIXES:
-        path = local.with_name(local.name + suffix)
-        if path.exists():
-            paths.append(path)
-            urls.append(url + suffix)
-    paths.append(local)
-    urls.append(url)
-    upload_files(paths, urls, storage_options)
+    upload_datasets([(local, url)], storage_options)
+
+
+# local staging directories of remote output directories -> their URLs
+_STAGED = {}
+
+
+def stage_directory(url: str) -> Path:
+    """
+    A new local directory to write what goes to the directory URL ``url``
+    (see :py:func:`upload_directory`). Until :py:func:`unstage_directory`,
+    :py:func:`shown_name` names files in it by their URL.
+    """
+    import tempfile
+    path = Path(tempfile.mkdtemp(prefix='datadings-upload-'))
+    _STAGED[path] = url.rstrip('/')
+    return path
+
+
+def unstage_directory(path: Path):
+    """Remove a directory made by :py:func:`stage_directory` with everything in it."""
+    _STAGED.pop(Path(path), None)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def shown_name(path):
+    """
+    How messages name a local file: by its URL (without credentials) if it
+    lies in a directory of :py:func:`stage_directory`, else as it is.
+    """
+    path = Path(path)
+    for root, url in _STAGED.items():
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        return redact(_join(url, rel.as_posix()))
+    return path
+
+
+def _join(url, name):
+    return url.rstrip('/') + '/' + name
+
+
+def upload_directory(local_dir, url, overwrite=False, storage_options=None) -> list:
+    """
+    Upload what a program wrote into ``local_dir`` (e.g. a dataset writer's
+    output directory) to the directory URL ``url``, keeping relative paths,
+    all or nothing as :py:func:`upload_datasets`: a file with a ``.offsets``,
+    ``.md5`` or ``.index`` sidecar is a dataset (its sidecars go first, the
+    data file last); other files go before all datasets. Hidden files
+    (names starting with ``.``) are not uploaded.
+
+    Parameters:
+        local_dir: the local directory
+        url: the destination directory
+        overwrite: replace files that exist at the destination
+        storage_options: passed to fsspec
+
+    Returns:
+        the URLs of the data files uploaded
+
+    Raises:
+        FileExistsError: a file exists at the destination and ``overwrite``
+            is False (nothing is uploaded)
+        PermissionError: access denied
+        RemoteError: an upload failed after all retries
+    """
+    local_dir = Path(local_dir)
+    found = sorted(p for p in local_dir.rglob('*') if p.is_file()
+                   and not any(part.startswith('.') for part in p.relative_to(local_dir).parts))
+    names = {p.name for p in found}
+    sidecar_of = set()
+    datasets = []
+    for p in found:
+        if any(p.name + s in names for s in ('.offsets', '.md5', '.index')) \
+                and not p.name.endswith(_UPLOAD_SUFFIXES + ('.index',)):
+            datasets.append(p)
+            sidecar_of.update(p.with_name(p.name + s) for s in _UPLOAD_SUFFIXES)
+    others = [p for p in found if p not in sidecar_of and p not in datasets]
+
+    def target(p):
+        return _join(url, p.relative_to(local_dir).as_posix())
+    if not overwrite:
+        existing = [target(p) for p in others + datasets
+                    if RemoteFile(target(p), storage_options).exists()]
+        if existing:
+            listed = ', '.join(redact(u) for u in existing[:3])
+            more = f' and {len(existing) - 3} more' if len(existing) > 3 else ''
+            raise FileExistsError(f'{listed}{more}: exist(s); pass -y to replace them '
+                                  '(nothing was uploaded)')
+    pairs = [(p, target(p)) for p in datasets]
+    upload_datasets(pairs, storage_options, files=[(p, target(p)) for p in others])
+    return [u for _, u in pairs]
 
 
 def glob_urls(pattern: str, storage_options=None) -> list:
@@ -743,7 +927,7 @@ def glob_urls(pattern: str, storage_options=None) -> list:
 
     Raises:
         PermissionError: access denied
-        OSError: the listing failed after all retries
+        RemoteError: the listing failed after all retries
     """
     remote = RemoteFile(pattern, storage_options)
 
@@ -766,7 +950,7 @@ def download_dataset(url: str, directory, progress=False, storage_options=None,
     Raises:
         FileNotFoundError: the data file is missing
         PermissionError: access denied
-        OSError: a read failed after all retries
+        RemoteError: a read failed after all retries
     """
     from .tools import make_printer
     remote = RemoteFile(url, storage_options)

@@ -44,6 +44,7 @@ from .index import write_offsets
 from .msgpack import make_packer
 from .remote import is_url
 from .remote import redact
+from .remote import shown_name
 from .remote import staging_path
 from .remote import upload_dataset
 from .remote import url_name
@@ -219,6 +220,8 @@ class Writer(metaclass=ABCMeta):
             kwargs.setdefault('desc', url_name(self._url))
         outfile = Path(outfile)
         self._path = outfile
+        # messages name the URL, not the local staging copy
+        self._shown = shown_name(outfile) if self._url is None else redact(self._url)
         kwargs.setdefault('desc', outfile.name)
         self._disable = kwargs.get('disable', False)
         self._closed = True  # until the temporary file exists
@@ -302,12 +305,12 @@ class Writer(metaclass=ABCMeta):
         self._reported += _PROGRESS_SAMPLES
 
     def _write_after_close(self, *args):
-        raise ValueError(f'writer for {self._path} is closed')
+        raise ValueError(f'writer for {self._shown} is closed')
 
     def _write_data(self, key, packed):
         keys = self._keys
         if key in keys:
-            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._path})')
+            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._shown})')
         keys[key] = None
         buffer = self._buffer
         buffer.append(packed)
@@ -387,7 +390,7 @@ class Writer(metaclass=ABCMeta):
                 shutil.rmtree(self._path.parent, ignore_errors=True)
         if not self._disable:
             n = self.written
-            where = self._path if self._url is None else redact(self._url)
+            where = self._shown
             print(f'{n} sample{"" if n == 1 else "s"} written to {where}', file=sys.stderr)
 
     def abort(self):
@@ -448,7 +451,7 @@ class RawWriter(Writer):
             ValueError: duplicate key
         """
         if type(key) is not str:
-            key = _check_key(key, self._path)
+            key = _check_key(key, self._shown)
         if type(data) is not bytes:
             data = bytes(memoryview(data))  # bytes-like only, not bytes(5)
         self._write_data(key, data)
@@ -473,23 +476,23 @@ class FileWriter(Writer):
                 (``"nd"``, ``"complex"``)
         """
         if not isinstance(sample, dict):
-            raise TypeError(f'sample must be a dict, not {type(sample).__name__} ({self._path})')
+            raise TypeError(f'sample must be a dict, not {type(sample).__name__} ({self._shown})')
         key = sample.get('key', _MISSING)
         if type(key) is not str:
             if key is _MISSING:
-                raise ValueError(f'sample has no "key" ({self._path})')
-            key = _check_key(key, self._path)
+                raise ValueError(f'sample has no "key" ({self._shown})')
+            key = _check_key(key, self._shown)
         if 'nd' in sample or 'complex' in sample:
             raise ValueError(
                 f'sample {key!r} uses a reserved top-level key '
                 f'({", ".join(repr(k) for k in RESERVED_KEYS if k in sample)}); '
-                f'rename it ({self._path})'
+                f'rename it ({self._shown})'
             )
         # the body of _write_data, inlined: this is the per-sample hot path
         packed = self._pack(sample)  # after close(), this raises
         keys = self._keys
         if key in keys:
-            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._path})')
+            raise DuplicateKeyError(f'duplicate key {key!r} not allowed ({self._shown})')
         keys[key] = None
         buffer = self._buffer
         buffer.append(packed)

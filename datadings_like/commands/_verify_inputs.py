@@ -26,6 +26,7 @@ import threading
 
 import numpy as np
 
+from ..remote import redact
 from ..tools import hash_md5hex
 from ..tools import load_md5file
 from ..tools import make_printer
@@ -56,28 +57,32 @@ class _Input:
         self.reader = reader
         if isinstance(reader.path, str):
             # a remote reader (reader.path is the URL): its sidecars were
-            # fetched to the directory of reader._path; the data is remote
+            # fetched to the directory of reader._path; the data is remote.
+            # Messages name the URL, not the local copies
             self.path = path = reader._path
             self.size = reader._size
+            self.shown = redact(reader.path)
         else:
             self.path = path = Path(reader.path)
             self.size = path.stat().st_size
+            self.shown = str(path)
+        shown = self.shown
         self.md5_path = md5_path = path_append(path, '.md5')
         self.expected = None
         self.digest = hashlib.md5()
         self.pos = 0          # bytes hashed so far
         if not md5_path.exists():
-            _warn(f'{path}: no {md5_path.name} file, so the input cannot be '
+            _warn(f'{shown}: no {md5_path.name} file, so the input cannot be '
                   'verified; it is copied as it is')
             return
         try:
             hashes = load_md5file(md5_path)
         except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
-            raise UserError(f'{md5_path}: damaged ({_reason(exc, md5_path)}), so {path.name} cannot '
-                            f'be verified; {_HINT}') from None
+            raise UserError(f'{shown}.md5: damaged ({_reason(exc, md5_path)}), so {path.name} '
+                            f'cannot be verified; {_HINT}') from None
         name = path.name
         if name not in hashes:
-            _warn(f'{path}: {md5_path.name} lists no MD5 for {name} (renamed?), so '
+            _warn(f'{shown}: {md5_path.name} lists no MD5 for {name} (renamed?), so '
                   'the input cannot be verified; it is copied as it is')
             return
         # the index files (small): at once, before anything is written
@@ -86,7 +91,7 @@ class _Input:
                 continue
             sidecar = path.with_name(entry)
             if sidecar.exists() and hash_md5hex(sidecar) != expected:
-                raise UserError(f'{path}: {entry} does not match its MD5 in '
+                raise UserError(f'{shown}: {entry} does not match its MD5 in '
                                 f'{md5_path.name} (damaged, or changed since it was '
                                 f'written); nothing was written; {_HINT}')
         self.expected = hashes[name]
@@ -99,7 +104,7 @@ class _Input:
 
     def check(self):
         if self.digest.hexdigest() != self.expected:
-            raise UserError(f'{self.path}: does not match its MD5 in {self.md5_path.name} '
+            raise UserError(f'{self.shown}: does not match its MD5 in {self.md5_path.name} '
                             f'(damaged, or changed since it was written); nothing was '
                             f'written; {_HINT}')
 

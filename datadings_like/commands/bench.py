@@ -30,6 +30,7 @@ from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import argument_seed
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
@@ -40,9 +41,9 @@ _REPORT_EVERY = 256
 
 
 def reader_msgpack(args):
-    """MsgpackReader for ``args.infile`` (``args.buffering``)."""
+    """MsgpackReader for ``args.infile`` (``args.buffering``, ``args.storage_options`` for a URL)."""
     from ..check import open_dataset
-    reader = open_dataset(args.infile)
+    reader = open_dataset(args.infile, getattr(args, 'storage_options', None))
     if getattr(args, 'buffering', None):
         reader._buffering = args.buffering
     return reader
@@ -209,6 +210,7 @@ def main(argv=None):
     )
     argument_seed(parser, help='Random seed for --shuffle.')
     argument_quiet(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
     if _is_msgpack(args.infile):
         bench(reader_msgpack, args)

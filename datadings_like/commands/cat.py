@@ -25,6 +25,7 @@ from ..msgpack import DecodeError
 from ..msgpack import UnsafeDataError
 from ..tools.argparse import non_negative_int
 from ..tools.argparse import argument_infile
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
@@ -247,7 +248,7 @@ def _damaged(path, reader, index, exc):
 
 
 def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
-        keys_only=False, as_json=False, file=None):
+        keys_only=False, as_json=False, file=None, storage_options=None):
     """
     Print samples of a dataset, one line each.
 
@@ -260,6 +261,7 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
         keys_only: print only the keys
         as_json: print JSON objects (or JSON strings for keys)
         file: where to print; defaults to stdout
+        storage_options: fsspec options if ``infile`` is a URL
 
     Raises:
         UserError: a sample cannot be decoded (the message names the
@@ -268,7 +270,7 @@ def cat(infile, maxstring=DEFAULT_MAXSTRING, limit=None, start=0,
     """
     from ..check import open_dataset
     out = file if file is not None else sys.stdout
-    with open_dataset(infile) as reader:
+    with open_dataset(infile, storage_options) as reader:
         n = len(reader)
         if start < 0:
             start = max(0, n + start)
@@ -322,9 +324,10 @@ def main(argv=None):
         help='print one JSON object per line; bytes are shown as their length, '
              'arrays as {"dtype": ..., "shape": [...]}',
     )
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
     cat(args.infile, args.maxstring, limit=args.limit, start=args.start,
-        keys_only=args.keys_only, as_json=args.as_json)
+        keys_only=args.keys_only, as_json=args.as_json, storage_options=args.storage_options)
 
 
 def entry():

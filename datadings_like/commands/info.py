@@ -32,6 +32,7 @@ from ..tools import path_append
 from ..tools.argparse import positive_int
 from ..tools.argparse import argument_infile
 from ..tools.argparse import argument_quiet
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
@@ -252,7 +253,7 @@ def _index_state(path):
     return 'missing', []
 
 
-def _samples(path, limit, progress):
+def _samples(path, limit, progress, storage_options=None):
     """
     (number of samples, iterator over (index, byte offset, raw sample),
     number examined, index problem or None).
@@ -262,7 +263,7 @@ def _samples(path, limit, progress):
     problem = None
     reader = None
     try:
-        reader = open_dataset(path)
+        reader = open_dataset(path, storage_options)
         n = len(reader)
         offsets = reader._offsets
         source = reader._mm
@@ -327,7 +328,7 @@ def _examine(path, samples, examined, progress):
     return stats, labels, label_types
 
 
-def info(path, limit=None, progress=False):
+def info(path, limit=None, progress=False, storage_options=None):
     """
     Collect information about a dataset.
 
@@ -350,7 +351,7 @@ def info(path, limit=None, progress=False):
         # the remote reader fetches the sidecars into a local directory:
         # look at them there
         from ..check import open_dataset
-        remote_reader = open_dataset(url)
+        remote_reader = open_dataset(url, storage_options)
         path = remote_reader._path
         size = remote_reader._size
     else:
@@ -363,7 +364,7 @@ def info(path, limit=None, progress=False):
     state, files = _index_state(path)
     # the bars are gone when the result is printed
     with ProgressPrinter.transient():
-        n, raws, examined, problem = _samples(url or path, limit, progress)
+        n, raws, examined, problem = _samples(url or path, limit, progress, storage_options)
         stats, labels, label_types = _examine(path, raws, examined, progress)
     if problem and state != 'missing':
         state = 'damaged'
@@ -453,8 +454,10 @@ def main(argv=None):
                         help='examine only N samples, spread evenly over the dataset '
                              '(default: all)')
     argument_quiet(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
-    d = info(args.infile, limit=args.limit, progress=not args.quiet)
+    d = info(args.infile, limit=args.limit, progress=not args.quiet,
+             storage_options=args.storage_options)
     if args.as_json:
         print(json.dumps(d, default=str))
     else:

@@ -28,6 +28,7 @@ from ..reader.augment import Shuffler
 from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import argument_seed
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
@@ -87,10 +88,10 @@ def select_set(ranges, rng=None):
     return min(bisect.bisect_right(ranges, draw), len(ranges) - 1)
 
 
-def _open_all(stack, infiles, outfile, verify, shuffle):
+def _open_all(stack, infiles, outfile, verify, shuffle, storage_options):
     check_inputs_distinct(infiles)
     check_outputs(infiles, [outfile])
-    readers = [stack.enter_context(open_dataset(path)) for path in infiles]
+    readers = [stack.enter_context(open_dataset(path, storage_options)) for path in infiles]
     # damaged index files are found before their keys are looked at; the
     # data files are hashed while they are copied (shuffled: in a thread)
     inputs = stack.enter_context(InputVerifier(readers, verify=verify, background=shuffle))
@@ -123,7 +124,7 @@ def _rng(seed):
 
 
 def merge_concat(infiles, outfile, shuffle, overwrite=False, seed=None, quiet=False,
-                 verify=True):
+                 verify=True, storage_options=None):
     """
     Write all samples of ``infiles`` to ``outfile``, one input after the other.
 
@@ -135,6 +136,9 @@ def merge_concat(infiles, outfile, shuffle, overwrite=False, seed=None, quiet=Fa
         seed: random seed for ``shuffle``
         quiet: no progress bar
         verify: check each input against its ``.md5`` file while copying
+        storage_options: fsspec options for URLs (inputs and ``outfile``
+            may be URLs; a URL output is written locally and uploaded once
+            it is complete)
 
     Returns:
         number of samples written
@@ -145,9 +149,10 @@ def merge_concat(infiles, outfile, shuffle, overwrite=False, seed=None, quiet=Fa
     """
     rng = _rng(seed)
     with ExitStack() as stack:
-        readers, inputs = _open_all(stack, infiles, outfile, verify, shuffle)
+        readers, inputs = _open_all(stack, infiles, outfile, verify, shuffle, storage_options)
         total = sum(len(r) for r in readers)
-        with RawWriter(outfile, overwrite=overwrite, total=total, disable=quiet) as writer:
+        with RawWriter(outfile, overwrite=overwrite, total=total, disable=quiet,
+                       storage_options=storage_options) as writer:
             write = writer.write
             for it in _iters(readers, shuffle, rng, inputs):
                 for key, data in it:
@@ -157,7 +162,7 @@ def merge_concat(infiles, outfile, shuffle, overwrite=False, seed=None, quiet=Fa
 
 
 def merge_random(infiles, outfile, shuffle=False, overwrite=False, seed=None, quiet=False,
-                 verify=True):
+                 verify=True, storage_options=None):
     """
     Write all samples of ``infiles`` to ``outfile``, randomly interleaved.
     The next sample comes from an input chosen with probability proportional
@@ -173,14 +178,15 @@ def merge_random(infiles, outfile, shuffle=False, overwrite=False, seed=None, qu
     """
     rng = _rng(seed)
     with ExitStack() as stack:
-        readers, inputs = _open_all(stack, infiles, outfile, verify, shuffle)
+        readers, inputs = _open_all(stack, infiles, outfile, verify, shuffle, storage_options)
         lens = [len(r) for r in readers]
         total = sum(lens)
         # drawing inputs with probability proportional to their remaining
         # samples gives every interleaving the same probability: that is a
         # uniformly random permutation of the multiset of input numbers
         order = rng.permutation(np.repeat(np.arange(len(readers)), lens))
-        with RawWriter(outfile, overwrite=overwrite, total=total, disable=quiet) as writer:
+        with RawWriter(outfile, overwrite=overwrite, total=total, disable=quiet,
+                       storage_options=storage_options) as writer:
             write = writer.write
             nexts = [it.__next__ for it in _iters(readers, shuffle, rng, inputs)]
             for i in order.tolist():
@@ -209,6 +215,7 @@ def main(argv=None):
     argument_seed(parser)
     argument_quiet(parser)
     argument_no_verify(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
     if len(args.infile) < 2:
         parser.error(f'give two or more input files to merge, then the output file '
@@ -216,6 +223,7 @@ def main(argv=None):
     STRATEGIES[args.strategy](
         args.infile, args.outfile, args.shuffle,
         overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet, verify=args.verify,
+        storage_options=args.storage_options,
     )
 
 

@@ -25,6 +25,7 @@ from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_outfile_positional
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import argument_seed
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
@@ -38,7 +39,7 @@ STRATEGIES = ('sequential', 'random')
 
 
 def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=False,
-           verify=True):
+           verify=True, storage_options=None):
     """
     Write ``number`` samples of ``infile`` to ``outfile``.
 
@@ -52,6 +53,9 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
         quiet: no progress bar
         verify: check ``infile`` against its ``.md5`` file (all of it is
             read for that)
+        storage_options: fsspec options for URLs (``infile`` and ``outfile``
+            may be URLs; a URL output is written locally and uploaded once
+            it is complete)
 
     Raises:
         UserError: ``infile`` does not match its ``.md5`` file (nothing is
@@ -62,7 +66,7 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
     if number < 1:
         raise UserError(f'number of samples must be at least 1, not {number}')
     check_outputs([infile], [outfile])
-    with open_dataset(infile) as reader, \
+    with open_dataset(infile, storage_options) as reader, \
             InputVerifier([reader], verify=verify, background=True) as inputs:
         n = len(reader)
         if number > n:
@@ -75,7 +79,8 @@ def sample(infile, outfile, number, strategy, overwrite=False, seed=None, quiet=
             rng = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
             indices = np.sort(rng.choice(n, size=number, replace=False))
             samples = reader._gather(indices, yield_key=True, raw=True)
-        with RawWriter(outfile, overwrite=overwrite, total=number, disable=quiet) as writer:
+        with RawWriter(outfile, overwrite=overwrite, total=number, disable=quiet,
+                       storage_options=storage_options) as writer:
             write = writer.write
             for key, data in samples:
                 write(key, data)
@@ -96,9 +101,11 @@ def main(argv=None):
     argument_seed(parser)
     argument_quiet(parser)
     argument_no_verify(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
     sample(args.infile, args.outfile, args.number, args.strategy,
-           overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet, verify=args.verify)
+           overwrite=args.no_confirm, seed=args.seed, quiet=args.quiet, verify=args.verify,
+           storage_options=args.storage_options)
 
 
 def entry():

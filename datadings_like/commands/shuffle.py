@@ -26,6 +26,7 @@ from ..tools.argparse import argument_no_confirm
 from ..tools.argparse import argument_outfile_positional
 from ..tools.argparse import argument_quiet
 from ..tools.argparse import argument_seed
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import run_main
 from ..writer import RawWriter
@@ -45,7 +46,8 @@ DEFAULT_CHUNK_SIZE = 16
 def _defaults(args):
     for name, value in (('true_shuffle', False), ('buf_size', None),
                         ('chunk_size', None), ('seed', None),
-                        ('no_confirm', False), ('quiet', False), ('verify', True)):
+                        ('no_confirm', False), ('quiet', False), ('verify', True),
+                        ('storage_options', None)):
         if not hasattr(args, name):
             setattr(args, name, value)
     return args
@@ -59,11 +61,13 @@ def shuffle(infile, outfile, args):
         infile: dataset to shuffle
         outfile: new dataset file
         args: namespace with ``true_shuffle``, ``buf_size``, ``chunk_size``,
-            ``seed``, ``no_confirm``, ``quiet`` and ``verify``; missing
-            attributes take their defaults (``buf_size=None``: 1% of the
-            dataset, at least 1024 samples; ``chunk_size=None``: 16;
-            ``seed=None``: random; ``verify=True``: check ``infile``
-            against its ``.md5`` file while copying)
+            ``seed``, ``no_confirm``, ``quiet``, ``verify`` and
+            ``storage_options``; missing attributes take their defaults
+            (``buf_size=None``: 1% of the dataset, at least 1024 samples;
+            ``chunk_size=None``: 16; ``seed=None``: random; ``verify=True``:
+            check ``infile`` against its ``.md5`` file while copying;
+            ``storage_options=None``: fsspec options for URLs, which
+            ``infile`` and ``outfile`` may be)
 
     Returns:
         the seed that was used
@@ -75,7 +79,7 @@ def shuffle(infile, outfile, args):
     args = _defaults(args)
     check_outputs([infile], [outfile])
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    with open_dataset(infile) as reader, \
+    with open_dataset(infile, args.storage_options) as reader, \
             InputVerifier([reader], verify=args.verify, background=True) as inputs:
         n = len(reader)
         if args.true_shuffle:
@@ -91,7 +95,7 @@ def shuffle(infile, outfile, args):
                 # only permute chunks; a true shuffle costs no more here
                 augment = Shuffler(reader, seed=seed)
         with RawWriter(outfile, overwrite=args.no_confirm, total=n,
-                       disable=args.quiet) as writer:
+                       disable=args.quiet, storage_options=args.storage_options) as writer:
             if n:
                 write = writer.write
                 for key, data in augment.iter(raw=True, yield_key=True):
@@ -126,6 +130,7 @@ def main(argv=None):
     argument_seed(parser)
     argument_quiet(parser)
     argument_no_verify(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
     shuffle(args.infile, args.outfile, args)
 

@@ -23,15 +23,18 @@ from ..remote import download_dataset
 from ..remote import is_url
 from ..remote import redact
 from ..tools.argparse import argument_quiet
+from ..tools.argparse import argument_storage_options
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import run_main
 
 __all__ = ('entry', 'main', 'verify')
 
 
-def verify(paths, progress=False, file=None):
+def verify(paths, progress=False, file=None, storage_options=None):
     """
     Verify datasets and print one line per problem (or ``FILE: OK``).
+    A URL is downloaded to a temporary directory and checked there
+    (``storage_options`` are passed to fsspec).
 
     Returns:
         True if all datasets are sound
@@ -40,7 +43,7 @@ def verify(paths, progress=False, file=None):
     ok = True
     for path in paths:
         if is_url(path):
-            problems = _verify_url(path, progress)
+            problems = _verify_url(path, progress, storage_options)
             for problem in problems or ['OK']:
                 print(f'{redact(path)}: {problem}', file=out, flush=True)
             ok = ok and not problems
@@ -61,12 +64,13 @@ def verify(paths, progress=False, file=None):
     return ok
 
 
-def _verify_url(url, progress):
+def _verify_url(url, progress, storage_options=None):
     """Download a remote dataset to a temporary directory and check it there."""
     import tempfile
     with tempfile.TemporaryDirectory(prefix='datadings-verify-') as tmp:
         try:
-            local = download_dataset(url, tmp, progress=progress)
+            local = download_dataset(url, tmp, progress=progress,
+                                     storage_options=storage_options)
         except FileNotFoundError:
             return ['file not found']
         problems = verify_dataset(local, progress=progress)
@@ -78,8 +82,10 @@ def main(argv=None):
     parser = make_parser_simple(__doc__, prog='datadings-verify')
     parser.add_argument('infile', nargs='+', metavar='FILE', help='Dataset files to check.')
     argument_quiet(parser)
+    argument_storage_options(parser)
     args = parser.parse_args(argv)
-    return 0 if verify(args.infile, progress=not args.quiet) else 1
+    return 0 if verify(args.infile, progress=not args.quiet,
+                       storage_options=args.storage_options) else 1
 
 
 def entry():

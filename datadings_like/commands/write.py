@@ -24,6 +24,7 @@ from natsort import natsorted
 from ..tools.argparse import make_parser_simple
 from ..tools.cli import UserError
 from ..tools.cli import run_main
+from ._remote_outdir import run_writer
 
 __all__ = ('entry', 'find_writers', 'format_writers', 'main', 'writer_link')
 
@@ -120,7 +121,8 @@ def main(argv=None):
     # the writer's parser names itself after sys.argv[0]
     sys.argv[0] = f'datadings-write {name}'
     try:
-        return writer_main(argv[split + 1:])
+        # -o URL: written to a local staging directory, then uploaded
+        return run_writer(writer_main, argv[split + 1:])
     finally:
         sys.argv[0] = old_argv0
 

@@ -15,6 +15,7 @@ Note:
     But please don't.
 """
 import argparse
+import json
 import os
 import re
 
@@ -34,11 +35,13 @@ __all__ = (
     'argument_seed',
     'argument_shuffle',
     'argument_skip_verification',
+    'argument_storage_options',
     'argument_threads',
     'int_at_least',
     'make_parser',
     'make_parser_simple',
     'non_negative_int',
+    'parse_storage_option',
     'plain_text',
     'positive_float',
     'positive_int',
@@ -383,6 +386,94 @@ def argument_seed(parser, *args, **kwargs):
     return _add(parser, dict(
         names=('--seed',), type=non_negative_int, default=None, metavar='INT',
         help='Random seed (an integer >= 0); the same seed gives the same result.',
+    ), args, kwargs)
+
+
+_STORAGE_HELP = (
+    'Option for the storage backend of URLs (fsspec, e.g. s3fs), as KEY=VALUE; '
+    'repeat it for more options. VALUE is a string, or JSON if it is true, false, '
+    'null, a number, an object or a list (endpoint_url=http://127.0.0.1:9000, '
+    'anon=true, client_kwargs={"region_name": "eu-west-1"}). @FILE reads a JSON '
+    'object of options from FILE (the place for secrets). Values are never printed.'
+)
+
+
+def parse_storage_option(text):
+    """
+    argparse ``type`` of ``--storage-option``: ``KEY=VALUE`` or ``@FILE``.
+
+    ``VALUE`` is a string, or JSON if it parses as ``true``, ``false``,
+    ``null``, a number, an object or a list. ``@FILE`` reads a JSON object of
+    options from a file. Error messages never repeat a value (it may be a
+    secret), only keys and the file name.
+
+    Parameters:
+        text: the argument
+
+    Returns:
+        dict of options
+
+    Raises:
+        argparse.ArgumentTypeError: malformed argument, unreadable file,
+            or a file that holds no JSON object
+    """
+    if text.startswith('@'):
+        name = text[1:]
+        try:
+            with open(name, 'rb') as f:
+                options = json.loads(f.read())
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(
+                f'{name}: cannot be read ({exc.strerror or type(exc).__name__})') from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            where = f'line {exc.lineno} column {exc.colno}' if hasattr(exc, 'lineno') \
+                else 'not UTF-8 text'
+            raise argparse.ArgumentTypeError(f'{name}: not valid JSON ({where})') from None
+        if not isinstance(options, dict):
+            raise argparse.ArgumentTypeError(
+                f'{name}: must hold a JSON object of options, not a {type(options).__name__}')
+        return options
+    key, sep, value = text.partition('=')
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            "expected KEY=VALUE or @FILE (the argument is not repeated here: "
+            "it may hold a secret)")
+    if value in ('true', 'false', 'null') or value[:1] in '{[-0123456789' and value:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            if value[:1] in '{[':
+                raise argparse.ArgumentTypeError(
+                    f'{key}: the value looks like JSON but does not parse') from None
+    return {key: value}
+
+
+class _StorageOptionsAction(argparse.Action):
+    """Merges the dicts of repeated ``--storage-option`` arguments (later ones win)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        options.update(values)
+        setattr(namespace, self.dest, options)
+
+
+def argument_storage_options(parser, *args, **kwargs):
+    """
+    Add ``--storage-option KEY=VALUE`` (repeatable; ``@FILE`` for a JSON
+    file) to a tool that reads or writes URLs; the options are merged into
+    ``args.storage_options`` (a dict, ``None`` if none are given) and passed
+    to fsspec (see :py:func:`parse_storage_option`).
+
+    Parameters:
+        parser: Call ``add_argument`` on this ``ArgumentParser``.
+        args: Additional positional arguments for ``add_argument``.
+        kwargs: Additional keyword arguments for ``add_argument``.
+    """
+    return _add(parser, dict(
+        names=('--storage-option',), dest='storage_options', type=parse_storage_option,
+        action=_StorageOptionsAction, default=None, metavar='KEY=VALUE',
+        help=_STORAGE_HELP,
     ), args, kwargs)
 
 

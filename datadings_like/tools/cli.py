@@ -10,6 +10,7 @@ import sys
 from .. import _signals
 from ..errors import DatasetError
 from ..errors import DuplicateKeyError
+from ..errors import RemoteError
 from ..msgpack import DecodeError
 
 __all__ = ('UserError', 'run_main')
@@ -24,7 +25,7 @@ class UserError(Exception):
 
 # what a user can cause and fix: shown as one line, exit status 1
 _USER_ERRORS = (UserError, DatasetError, DecodeError, DuplicateKeyError, FileNotFoundError, FileExistsError,
-                IsADirectoryError, NotADirectoryError, PermissionError)
+                IsADirectoryError, NotADirectoryError, PermissionError, RemoteError)
 
 
 def _silence_stdout():

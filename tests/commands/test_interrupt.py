@@ -202,7 +202,7 @@ def startup_env(tmp_path):
 def test_every_console_script_is_a_launcher():
     # the launchers set up Ctrl-C handling before the tool's module is imported
     import datadings_like.commands as commands
-    assert len(SCRIPTS) == 12
+    assert len(SCRIPTS) == 13
     for tool, module, attr in SCRIPTS:
         assert module == 'datadings_like.commands', tool
         assert attr == tool.replace('-', '_') and callable(getattr(commands, attr)), tool
