@@ -26,7 +26,8 @@ after the other in this process and give the same shards, byte for byte.
   after a failure (a task that raised, a killed worker, a lost driver)
   redoes only the shards that are missing.
 - **Global shuffle** (``shuffle=True``): the tasks first write their
-  samples in source order to temporary parts (in ``OUTDIR/.NAME.shuffle/``),
+  samples in source order to temporary parts (in ``OUTDIR/.NAME.shuffle/``,
+  at the URL when ``OUTDIR`` is one: the only storage all workers share),
   then every output shard copies its samples byte for byte from the parts
   in the order of one seeded permutation of all samples: the result is
   one shuffled dataset, the same as a single-machine conversion that
@@ -59,6 +60,8 @@ _STATE_FORMAT = 'datadings_like parallel conversion'
 _STATE_VERSION = 1
 _SHOWN_FAILURES = 10
 _DESCRIPTION_LENGTH = 120
+# samples a shuffle task reads per batched call of the parts' readers
+_SHUFFLE_BATCH = 256
 
 
 class ShardTaskError(UserError):
@@ -149,6 +152,9 @@ class _Local:
         recover_commit(path)
         return path.is_file() and path.with_name(path.name + '.md5').is_file()
 
+    def complete_all(self, names):
+        return [self.complete(n) for n in names]
+
     def names(self, pattern):
         if not self.directory.is_dir():
             return []
@@ -182,18 +188,24 @@ class _Local:
         import shutil
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def length(self, name):
-        from .reader import MsgpackReader
-        with MsgpackReader(self.directory / name) as reader:
-            return len(reader)
+    def lengths(self, names):
+        from .index import offsets_len
+        return [offsets_len(self.directory / name) for name in names]
 
 
 class _Remote:
-    """The output "directory" at an fsspec URL; writers stage locally, then upload."""
+    """
+    The output "directory" at an fsspec URL; writers stage locally, then upload.
+
+    The driver's requests go through one file system object (making one
+    costs more than a request); its listing cache is dropped before every
+    question, since the workers' uploads do not pass through it.
+    """
 
     def __init__(self, url, storage_options=None):
         self.url = url.rstrip('/')
         self.storage_options = storage_options
+        self._root = None
 
     def __str__(self):
         from .remote import redact
@@ -206,12 +218,21 @@ class _Remote:
         return f'{self.url}/{name}'
 
     def _file(self, name):
+        """A RemoteFile of ``name`` that shares the connection of this place."""
         from .remote import RemoteFile
-        return RemoteFile(self.target(name), self.storage_options)
+        if self._root is None:
+            self._root = RemoteFile(self.url, self.storage_options)
+        root = self._root
+        root.fs.invalidate_cache()
+        return root.sibling('/' + name) if name else root
 
     def prepare(self):
-        remote = self._file('')
-        remote.fs.makedirs(remote.fspath, exist_ok=True)
+        root = self._file('')
+
+        def call():
+            root._count()
+            root.fs.makedirs(root.fspath, exist_ok=True)
+        root._retrying('creating the output directory', call)
 
     def lock(self, name):
         """Object stores have no locks: one job per output at a time is up to the user."""
@@ -219,32 +240,64 @@ class _Remote:
     def unlock(self):
         pass
 
+    def _listing(self):
+        """Names of the files directly in the directory (one listing)."""
+        root = self._file('')
+
+        def call():
+            root._count()
+            try:
+                return root.fs.ls(root.fspath, detail=False)
+            except FileNotFoundError:
+                return []
+        return {p.rstrip('/').rpartition('/')[2] for p in root._retrying('listing', call)}
+
     def complete(self, name):
-        # uploads put the sidecars first and the data file last
-        return self._file(name).exists()
+        return self.complete_all([name])[0]
+
+    def complete_all(self, names):
+        # uploads put the sidecars first (the .md5 with them) and the data
+        # file last, and remove a dataset whose upload failed: a data file
+        # with its .md5 is a complete shard
+        listed = self._listing()
+        return [n in listed and n + '.md5' in listed for n in names]
 
     def names(self, pattern):
-        from .remote import glob_urls
-        from .remote import url_name
-        return sorted(url_name(u) for u in glob_urls(self.target(pattern), self.storage_options))
+        root = self._file('')
+
+        def call():
+            root._count()
+            return root.fs.glob(f'{root.fspath}/{pattern}')
+        return sorted(p.rstrip('/').rpartition('/')[2] for p in root._retrying('listing', call))
 
     def read_text(self, name):
-        remote = self._file(name)
-        if not remote.exists():
+        try:
+            return self._file(name).read_all().decode('utf-8')
+        except FileNotFoundError:
             return None
-        return remote.read_all().decode('utf-8')
 
     def write_text(self, name, text):
         remote = self._file(name)
-        remote.fs.pipe_file(remote.fspath, text.encode('utf-8'))
+
+        def call():
+            remote._count()
+            remote.fs.pipe_file(remote.fspath, text.encode('utf-8'))
+        remote._retrying('upload', call)
 
     def remove(self, name):
         remote = self._file(name)
-        if remote.exists():
-            remote.fs.rm_file(remote.fspath)
+
+        def call():
+            remote._count()
+            try:
+                remote.fs.rm_file(remote.fspath)
+            except FileNotFoundError:
+                pass
+        remote._retrying('removal', call)
 
     def remove_dataset(self, name):
         from .sets.shards import _SIDECARS
+        # the data file first: from then on no reader takes it for a dataset
         for suffix in ('',) + _SIDECARS:
             self.remove(name + suffix)
 
@@ -252,16 +305,39 @@ class _Remote:
         """Writers to URLs stage their files in local temporary directories."""
 
     def remove_tree(self):
-        remote = self._file('')
-        try:
-            remote.fs.rm(remote.fspath, recursive=True)
-        except FileNotFoundError:
-            pass
+        root = self._file('')
 
-    def length(self, name):
-        from .reader import MsgpackReader
-        with MsgpackReader(self.target(name), storage_options=self.storage_options) as reader:
-            return len(reader)
+        def call():
+            root._count()
+            try:
+                root.fs.rm(root.fspath, recursive=True)
+            except FileNotFoundError:
+                pass
+        root._retrying('removal', call)
+
+    def lengths(self, names):
+        """Numbers of samples of the datasets ``names``, from one listing of their sizes."""
+        from .errors import DatasetError
+        from .index import SUFFIX_OFFSETS
+        from .remote import redact
+        root = self._file('')
+
+        def call():
+            root._count()
+            return root.fs.ls(root.fspath, detail=True)
+        sizes = {entry['name'].rstrip('/').rpartition('/')[2]: entry.get('size')
+                 for entry in root._retrying('listing', call)}
+        result = []
+        for name in names:
+            offsets = name + SUFFIX_OFFSETS
+            size = sizes.get(offsets)
+            if size is None:
+                raise FileNotFoundError(f'{redact(self.target(offsets))}: not found')
+            if size % 8 or size < 8:
+                raise DatasetError(f'{redact(self.target(offsets))}: size {size} is not a '
+                                   'positive multiple of 8 bytes')
+            result.append(size // 8 - 1)
+        return result
 
 
 def _unlink(path):
@@ -304,20 +380,44 @@ def _shuffle_task(parts, starts, indices, target, storage_options=None):
     ``parts[i]``) into the dataset ``target`` (runs on a worker).
     """
     from .reader import MsgpackReader
+    from .remote import is_url
     from .writer import RawWriter
 
     start = time.perf_counter()
-    options = {} if storage_options is None else {'storage_options': storage_options}
     readers = {}
+
+    def reader_of(part):
+        reader = readers.get(part)
+        if reader is None:
+            url = is_url(parts[part])
+            options = {'storage_options': storage_options} if url and storage_options else {}
+            reader = readers[part] = MsgpackReader(parts[part], **options)
+        return reader
+
+    options = {'storage_options': storage_options} if is_url(target) and storage_options else {}
     try:
         with RawWriter(target, overwrite=True, disable=True, **options) as writer:
-            for position in indices:
-                part = bisect_right(starts, position) - 1
-                reader = readers.get(part)
-                if reader is None:
-                    reader = readers[part] = MsgpackReader(parts[part], **options)
-                key, data = reader.get(position - starts[part], yield_key=True, raw=True)
-                writer.write(key, data)
+            # in batches: the samples a batch needs from one part are read
+            # with one batched call (parts at a URL: concurrent range requests)
+            for a in range(0, len(indices), _SHUFFLE_BATCH):
+                batch = indices[a:a + _SHUFFLE_BATCH]
+                wanted = {}
+                for position in batch:
+                    part = bisect_right(starts, position) - 1
+                    wanted.setdefault(part, []).append(position)
+                found = {}
+                for part, positions in wanted.items():
+                    reader = reader_of(part)
+                    local = [p - starts[part] for p in positions]
+                    gather = getattr(reader, '_gather', None)
+                    if gather is not None:
+                        samples = gather(local, yield_key=True, raw=True)
+                    else:
+                        samples = (reader.get(i, yield_key=True, raw=True) for i in local)
+                    for position, (key, data) in zip(positions, samples):
+                        found[position] = (key, bytes(data))
+                for position in batch:
+                    writer.write(*found.pop(position))
             written = writer.written
     finally:
         for reader in readers.values():
@@ -575,7 +675,8 @@ def write_shards(tasks, fn, outdir, name='train', *, shuffle=False, seed=None, s
         quiet: no progress bar and messages
         describe: ``describe(task) -> str`` for messages (default: its
             shortened ``repr``)
-        storage_options: fsspec options for an ``outdir`` URL
+        storage_options: fsspec options for an ``outdir`` URL; they are sent
+            to the workers with every task (see the manual on secrets in them)
         desc: progress bar label (default: ``name``)
 
     Returns:
@@ -645,19 +746,19 @@ def write_shards(tasks, fn, outdir, name='train', *, shuffle=False, seed=None, s
             for part in part_names:
                 parts_place.remove_temporary(part)
             job.start(len(tasks) + count,
-                      sum(map(parts_place.complete, part_names)) +
-                      sum(map(place.complete, targets)))
+                      sum(parts_place.complete_all(part_names)) +
+                      sum(place.complete_all(targets)))
             job.convert(engine, parts_place, part_names)
             job.check()
             starts = [0]
-            for part in part_names:
-                starts.append(starts[-1] + parts_place.length(part))
+            for length in parts_place.lengths(part_names):
+                starts.append(starts[-1] + length)
             total = starts[-1]
             import numpy as np
             order = np.random.default_rng(seed).permutation(total)
             calls = []
-            for s, target in enumerate(targets):
-                if place.complete(target):
+            for s, (target, done) in enumerate(zip(targets, place.complete_all(targets))):
+                if done:
                     continue
                 chunk = order[s * total // count:(s + 1) * total // count].tolist()
                 calls.append((s, (_shuffle_task, (
@@ -666,7 +767,7 @@ def write_shards(tasks, fn, outdir, name='train', *, shuffle=False, seed=None, s
             job.run(engine, calls, 'shuffled shard', place, targets)
             job.check()
         else:
-            job.start(len(tasks), sum(map(place.complete, targets)))
+            job.start(len(tasks), sum(place.complete_all(targets)))
             job.convert(engine, place, targets)
             job.check()
         place.write_text(name + SHARD_LIST_SUFFIX, ''.join(t + '\n' for t in targets))
@@ -707,8 +808,8 @@ class _Job:
 
     def convert(self, engine, place, targets):
         calls = []
-        for i, target in enumerate(targets):
-            if not place.complete(target):
+        for i, (target, done) in enumerate(zip(targets, place.complete_all(targets))):
+            if not done:
                 calls.append((i, (_convert_task, (self.fn, self.tasks[i], place.target(target),
                                                   self.storage_options))))
         self.run(engine, calls, 'task', place, targets)
