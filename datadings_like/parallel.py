@@ -62,6 +62,8 @@ _SHOWN_FAILURES = 10
 _DESCRIPTION_LENGTH = 120
 # samples a shuffle task reads per batched call of the parts' readers
 _SHUFFLE_BATCH = 256
+# how long a connection to a scheduler may take before it is an error
+_CONNECT_TIMEOUT = '30s'
 
 
 class ShardTaskError(UserError):
@@ -482,7 +484,7 @@ class _Dask:
             self._own.append(cluster)
             scheduler = cluster
         try:
-            client = distributed.Client(scheduler, timeout='30s')
+            client = distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             self.close()
             raise UserError(f'cannot connect to the Dask scheduler {text} ({exc})') from None

@@ -235,8 +235,10 @@ def test_without_dask_names_the_extra(tmp_path, monkeypatch):
     assert len(keys(tmp_path / 'here')) == 40
 
 
-def test_unreachable_scheduler_is_one_line(tmp_path):
+def test_unreachable_scheduler_is_one_line(tmp_path, monkeypatch):
+    import datadings_like.parallel
     from datadings_like.tools.cli import UserError
+    monkeypatch.setattr(datadings_like.parallel, '_CONNECT_TIMEOUT', '2s')
     with pytest.raises(UserError, match='cannot connect to the Dask scheduler'):
         write_shards(TASKS, numbers, tmp_path, scheduler='tcp://127.0.0.1:9', quiet=True)
 
