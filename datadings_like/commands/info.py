@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..index import INDEX_SUFFIXES
 from ..index import SUFFIX_LEGACY_INDEX
+from ..reader._html import image_format
 from ..remote import is_url
 from ..tools import ProgressPrinter
 from ..tools import make_printer
@@ -43,26 +44,6 @@ _MAX_IMAGE_HEADERS = 1000   # image headers inspected per key
 _MAX_DISTINCT = 1000        # distinct values/shapes remembered per key
 _MAX_LABELS = 100000        # distinct labels in the histogram
 _SHOW_LABELS = 30           # labels shown one per line in text output
-
-_MAGIC = (
-    (b'\xff\xd8\xff', 'JPEG'),
-    (b'\x89PNG\r\n\x1a\n', 'PNG'),
-    (b'GIF87a', 'GIF'),
-    (b'GIF89a', 'GIF'),
-    (b'BM', 'BMP'),
-    (b'II*\x00', 'TIFF'),
-    (b'MM\x00*', 'TIFF'),
-)
-
-
-def _image_format(data):
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            return name
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return 'WEBP'
-    return None
-
 
 def _image_size(data):
     try:
@@ -144,7 +125,7 @@ class _KeyStats:
         elif kind == 'bytes':
             self._range('bytes', len(value))
             self.bytes_total += len(value)
-            fmt = _image_format(value)
+            fmt = image_format(value)
             if fmt:
                 self.images[fmt] += 1
                 if self.image_headers < _MAX_IMAGE_HEADERS:

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ..reader._html import data_uri
+from ..stream.dump import as_image
 from ..stream.dump import label_colors
 from ..stream.dump import to_uint8
 
@@ -66,10 +67,6 @@ def presets(image_field, label_fields=()):
     return out
 
 
-def _as_image(array):
-    """HWC or HW view of one array if it is a picture, else None."""
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in 'biuf':
-        return None
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
         array = array.transpose(1, 2, 0)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -108,7 +105,7 @@ def _rows(item, annotate, batched):
         cells = []
         for field, value in item.items():
             v = value[i]
-            image = _as_image(v) if isinstance(v, np.ndarray) else None
+            image = as_image(v) if isinstance(v, np.ndarray) else None
             if image is not None and field in annotate and image.ndim == 2 \
                     and image.dtype.kind in 'biu':
                 colors = label_colors(image)

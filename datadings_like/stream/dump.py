@@ -26,7 +26,7 @@ import os
 import numpy as np
 from PIL import Image
 
-__all__ = ('dump_batch', 'label_colors', 'to_uint8')
+__all__ = ('as_image', 'dump_batch', 'label_colors', 'to_uint8')
 
 _OVERLAY_ALPHA = 0.6
 _PALETTE = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 64, 255), (255, 255, 0),
@@ -40,8 +40,18 @@ def _batch_size(batch):
     return 0
 
 
-def _as_image(array):
-    """HWC or HW view of one sample's array, or None if it is no image."""
+def as_image(array):
+    """
+    A view of one sample's array as an image: HW, or HWC with 3 or 4
+    channels (CHW arrays are transposed, a single channel dropped).
+
+    Parameters:
+        array: the array (anything else gives None)
+
+    Returns:
+        the view, or None if the array is no image (non-numeric dtype,
+        other shapes, empty)
+    """
     if not isinstance(array, np.ndarray) or array.dtype.kind not in 'biuf':
         return None
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
@@ -163,7 +173,7 @@ def dump_batch(batch, number, directory, annotate=()):
         for field, value in batch.items():
             if not isinstance(value, np.ndarray):
                 continue
-            image = _as_image(value[i])
+            image = as_image(value[i])
             if image is None:
                 continue
             if field in annotate and image.ndim == 2 and image.dtype.kind in 'biu':
