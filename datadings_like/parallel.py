@@ -287,15 +287,8 @@ class _Remote:
         remote._retrying('upload', call)
 
     def remove(self, name):
-        remote = self._file(name)
-
-        def call():
-            remote._count()
-            try:
-                remote.fs.rm_file(remote.fspath)
-            except FileNotFoundError:
-                pass
-        remote._retrying('removal', call)
+        from .remote import remove_remote
+        remove_remote(self._file(name))
 
     def remove_dataset(self, name):
         from .sets.shards import _SIDECARS

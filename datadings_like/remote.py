@@ -30,7 +30,7 @@ from .errors import RemoteError
 
 __all__ = ('is_url', 'redact', 'url_name', 'RemoteFile', 'RemoteBuffer', 'BlockCache',
            'upload_files', 'upload_dataset', 'upload_datasets', 'upload_directory',
-           'staging_path', 'stage_directory', 'unstage_directory', 'shown_name',
+           'staging_path', 'stage_directory', 'unstage_directory', 'shown_name', 'remove_remote',
            'DEFAULT_BLOCK_SIZE')
 
 DEFAULT_BLOCK_SIZE = 8 << 20
@@ -706,16 +706,29 @@ def _put(path, remote):
     remote._retrying('upload', call)
 
 
-def _delete(remote):
-    """Remove a remote file if it is there; failures are ignored (this is clean-up)."""
+def remove_remote(remote):
+    """
+    Remove a remote file if it is there, with retries.
+
+    Parameters:
+        remote: the :py:class:`RemoteFile`
+
+    Raises:
+        OSError: it cannot be removed (after the retries)
+    """
     def call():
         remote._count()
         try:
             remote.fs.rm_file(remote.fspath)
         except FileNotFoundError:
             pass
+    remote._retrying('removal', call)
+
+
+def _delete(remote):
+    """Remove a remote file if it is there; failures are ignored (this is clean-up)."""
     try:
-        remote._retrying('removal', call)
+        remove_remote(remote)
     except OSError:
         pass
 
