@@ -123,7 +123,7 @@ class MsgpackReader(Reader):
             no write access to the directory)
     """
     _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
-                    '_hash_table', '_hasher', '_table')
+                    '_hash_table', '_hasher', '_table', '_linear_hashes')
 
     def __new__(cls, path=None, *args, **kwargs):
         # a URL gets the remote reader (datadings_like.reader.remote); local
@@ -432,8 +432,32 @@ class MsgpackReader(Reader):
 
     @cached_property
     def _hasher(self):
-        salt, _ = self._hashes
+        salt = self._linear_hashes[0]
         return hashlib.blake2s(salt=salt)
+
+    @cached_property
+    def _linear_hashes(self):
+        """
+        Salt, hashes and whether they are the file's bytes read as
+        little-endian, for the first lookups: the key hashes file is mapped
+        and scanned as it is (no read into memory, no conversion), so open +
+        first ``find_index`` costs one pass over 8 bytes per key. Falls back
+        to :py:attr:`_hashes` (which raises the proper errors) when there is
+        no such file or its size is wrong.
+        """
+        if self._legacy or '_hashes' in self.__dict__:
+            return (*self._hashes, False)
+        try:
+            f = open(self._names[SUFFIX_KEY_HASHES], 'rb')
+        except FileNotFoundError:
+            return (*self._hashes, False)
+        with f:
+            st = os.fstat(f.fileno())
+            self._unchanged(SUFFIX_KEY_HASHES, st)
+            if st.st_size != 8 + 8 * self._len:
+                return (*self._hashes, False)
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return mm[:8], np.frombuffer(mm, dtype='<u8', offset=8), True
 
     @cached_property
     def _filter(self):
@@ -461,7 +485,9 @@ class MsgpackReader(Reader):
             # a few lookups right after opening: a vectorised scan is
             # cheaper than sorting all hashes
             self._lookups += 1
-            found = np.flatnonzero(self._hashes[1] == np.uint64(h))
+            _, hashes, swapped = self._linear_hashes
+            needle = int.from_bytes(h.to_bytes(8, 'big'), 'little') if swapped else h
+            found = np.flatnonzero(hashes == np.uint64(needle))
             return int(found[0]) if len(found) else -1
         shift, buckets, sorted_hashes, order = self._hash_table
         if self._table is None:

@@ -256,6 +256,11 @@ class RemoteMsgpackReader(MsgpackReader):
             return MsgpackReader._hashes.func(self)
 
     @cached_property
+    def _linear_hashes(self):
+        # the sidecar copy is small and local: loaded like the other sidecars
+        return (*self._hashes, False)
+
+    @cached_property
     def _filter(self):
         with self._url_names():
             return MsgpackReader._filter.func(self)

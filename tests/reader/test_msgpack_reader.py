@@ -531,3 +531,32 @@ def test_decoded_zero_copy_of_a_damaged_sample_names_it(large_dataset):
         reader.get(3, copy=False)
     with pytest.raises(DatasetError, match='damaged.msgpack: sample 3'):
         list(reader.iter(copy=False))
+
+
+def test_first_lookups_scan_the_mapped_key_hashes(dataset):
+    # open + the first find_index / "in" read no sidecar into memory: the
+    # key hashes file is mapped and scanned as it is
+    import datadings_like.reader.msgpack as module
+    path, samples = dataset
+    reader = MsgpackReader(path)
+    for i in range(module._LINEAR_LOOKUPS):
+        key = samples[(7 * i) % len(samples)]['key']
+        assert reader.find_index(key) == (7 * i) % len(samples)
+    assert '_hashes' not in reader.__dict__ and '_keys' not in reader.__dict__
+    # then the hash table, with the same answers
+    for i, sample in enumerate(samples):
+        assert reader.find_index(sample['key']) == i
+    assert '_hashes' in reader.__dict__
+    with pytest.raises(KeyError):
+        reader.find_index('no such key')
+
+
+def test_first_lookup_with_a_key_hashes_file_of_the_wrong_size(dataset, tmp_path):
+    import shutil
+    path, samples = dataset
+    work = tmp_path / 'w'
+    shutil.copytree(path.parent, work)
+    hashes = work / (path.name + '.key_hashes')
+    hashes.write_bytes(hashes.read_bytes()[:-8])
+    with pytest.raises(DatasetError, match='key_hashes has 800 bytes instead of 808'):
+        MsgpackReader(work / path.name).find_index(samples[0]['key'])
