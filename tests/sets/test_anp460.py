@@ -10,15 +10,12 @@ columns 1 and 2 are x, y). The writer runs as a separate process.
 import argparse
 import io
 import json
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.sets import ANP460
 from datadings_like.sets import ANP460_write
 from datadings_like.sets.saliency import fixation_map
@@ -26,6 +23,8 @@ from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
 from sets.reference import skip_reason
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 ANPS = {1: ['beautiful landscape', 'positive'], 2: ['dark forest', 'negative'],
         3: ['old house', 'neutral'], 4: ['happy dog', 'positive']}
@@ -75,17 +74,10 @@ def make_anp460(indir, rng, missing=(), newline='\n', images=ANPS):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.ANP460_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'ANP460']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return run_writer('ANP460', args, module)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 def check_sample(sample, truth):

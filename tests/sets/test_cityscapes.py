@@ -6,21 +6,20 @@ zips: ``leftImg8bit/{split}/<city>/<city>_N_N_leftImg8bit.png``,
 The writer runs as a separate process with ``-s``.
 """
 import io
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.sets import Cityscapes
 from datadings_like.sets import Cityscapes_write
 from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
 from sets.reference import skip_reason
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 KEYS = {
     'train': ['train/aachen/aachen_000000_000019', 'train/aachen/aachen_000001_000019',
@@ -69,17 +68,10 @@ def make_cityscapes(indir, rng, keys=KEYS, skip=()):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.Cityscapes_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'Cityscapes']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=180)
+    return run_writer('Cityscapes', args, module, timeout=180)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 @pytest.mark.parametrize('module', [True, False], ids=['module', 'datadings-write'])

@@ -10,8 +10,6 @@ separate process with ``-s``.
 """
 import argparse
 import io
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -20,7 +18,6 @@ from PIL import Image
 
 scipy_io = pytest.importorskip('scipy.io')
 
-from datadings_like.reader import MsgpackReader  # noqa: E402
 from datadings_like.sets import FIGRIMFixation  # noqa: E402
 from datadings_like.sets import FIGRIMFixation_write  # noqa: E402
 from datadings_like.sets.saliency import fixation_map  # noqa: E402
@@ -28,6 +25,8 @@ from sets.reference import assert_same_samples  # noqa: E402
 from sets.reference import reference_python  # noqa: E402
 from sets.reference import run_reference_writer  # noqa: E402
 from sets.reference import skip_reason  # noqa: E402
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 IMAGE_FIELDS = ('filename', 'category', 'impath', 'userdata', 'AMT_comb')
 USER_FIELDS = ('subject', 'trial', 'RT', 'SDT', 'fixations')
@@ -137,17 +136,10 @@ def check_experiments(experiments, subjects):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.FIGRIMFixation_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'FIGRIMFixation']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return run_writer('FIGRIMFixation', args, module)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 @pytest.mark.parametrize('module', [True, False], ids=['module', 'datadings-write'])

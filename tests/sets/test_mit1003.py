@@ -19,7 +19,6 @@ from PIL import Image
 
 scipy_io = pytest.importorskip('scipy.io')
 
-from datadings_like.reader import MsgpackReader  # noqa: E402
 from datadings_like.sets import MIT1003  # noqa: E402
 from datadings_like.sets import MIT1003_write  # noqa: E402
 from datadings_like.tools.cli import UserError  # noqa: E402
@@ -27,6 +26,8 @@ from sets.reference import assert_same_samples  # noqa: E402
 from sets.reference import reference_python  # noqa: E402
 from sets.reference import run_reference_writer  # noqa: E402
 from sets.reference import skip_reason  # noqa: E402
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 IMAGES = ['i05june05_static_street_boston_p1010764', 'i1000857117', 'istatic_submitted_aude',
           'i102423191']
@@ -100,17 +101,10 @@ def make_mit1003(indir, rng, replace=None, layouts=None):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.MIT1003_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'MIT1003']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return run_writer('MIT1003', args, module)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 @pytest.mark.parametrize('module', [True, False], ids=['module', 'datadings-write'])

@@ -5,21 +5,20 @@ laid out like the real one: ``BenchmarkIMAGES/iN.jpg`` plus the
 The writer runs as a separate process with ``-s``.
 """
 import io
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.sets import MIT300
 from datadings_like.sets import MIT300_write
 from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
 from sets.reference import skip_reason
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 NAMES = ['i1', 'i2', 'i10', 'i300']
 
@@ -49,17 +48,10 @@ def make_mit300(indir, rng, names=NAMES, replace=None):
 
 
 def run(args, module=True):
-    if module:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.MIT300_write']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'MIT300']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    return run_writer('MIT300', args, module)
 
 
-def read(path):
-    with MsgpackReader(path) as reader:
-        return list(reader)
+read = read_samples
 
 
 @pytest.mark.parametrize('module', [True, False], ids=['module', 'datadings-write'])
