@@ -673,26 +673,16 @@ def write_sets(files, outdir, args):
     return write_splits([split for split in SPLITS if split in splits], write)
 
 
-def main(argv=None):
-    """Write the ILSVRC2012 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
-    from ..tools import prepare_indir
-    from ..tools.argparse import argument_quiet
-    from ..tools.argparse import argument_seed
-    from ..tools.argparse import argument_shuffle
-    from ..tools.argparse import argument_threads
-    from ..tools.argparse import make_parser
+def argument_image_compression(parser):
+    """
+    Add ``--compress`` and ``--subsampling`` with the rules of
+    :py:func:`prepare_image` (also used by the ImageNet21k writer).
+
+    Parameters:
+        parser: the ``argparse`` parser
+    """
     from .tools import argument_compress
     from .tools import argument_subsampling
-    from .shards import argument_scheduler
-    from .shards import argument_shards
-
-    parser = make_parser(__doc__, shuffle=False)
-    argument_shuffle(
-        parser, default='no',
-        help='Write samples in random order; needs temporary space as big as '
-             'the output. (default: no, the order of the tars)',
-    )
-    argument_threads(parser)
     argument_compress(
         parser,
         help='Re-encode images bigger than half of 500x375 pixels as JPEG with '
@@ -706,6 +696,27 @@ def main(argv=None):
              'and converted images to preserve details; Gray stores grey images. '
              '(default: 422)',
     )
+
+
+def main(argv=None):
+    """Write the ILSVRC2012 dataset files; ``argv`` defaults to ``sys.argv[1:]``."""
+    from ..tools import prepare_indir
+    from ..tools.argparse import argument_quiet
+    from ..tools.argparse import argument_seed
+    from ..tools.argparse import argument_shuffle
+    from ..tools.argparse import argument_threads
+    from ..tools.argparse import make_parser
+    from .shards import argument_scheduler
+    from .shards import argument_shards
+
+    parser = make_parser(__doc__, shuffle=False)
+    argument_shuffle(
+        parser, default='no',
+        help='Write samples in random order; needs temporary space as big as '
+             'the output. (default: no, the order of the tars)',
+    )
+    argument_threads(parser)
+    argument_image_compression(parser)
     parser.add_argument(
         '--splits', nargs='+', choices=SPLITS, default=list(SPLITS), metavar='SPLIT',
         help='Splits to write: val and/or train; only their source files and '

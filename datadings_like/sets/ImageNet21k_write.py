@@ -341,24 +341,11 @@ def main(argv=None):
     from ..tools.argparse import make_parser
     from .shards import argument_resume
     from .shards import argument_shards
-    from .tools import argument_compress
-    from .tools import argument_subsampling
+    from .ILSVRC2012_write import argument_image_compression
 
     parser = make_parser(__doc__, shuffle=False)
     argument_threads(parser)
-    argument_compress(
-        parser,
-        help='Re-encode images bigger than half of 500x375 pixels as JPEG with '
-             'this quality 1-100 (default: 85 if given without a value); '
-             'images bigger than 1.5 times 500x375 are first downscaled to a '
-             'longer side of 500 pixels.',
-    )
-    argument_subsampling(
-        parser,
-        help='Chroma subsampling used with --compress. 444 is forced for small '
-             'and converted images to preserve details; Gray stores grey images. '
-             '(default: 422)',
-    )
+    argument_image_compression(parser)
     argument_shards(parser)
     argument_resume(parser)
     argument_quiet(parser)

@@ -36,13 +36,15 @@ import pytest
 from PIL import Image
 from PIL import JpegImagePlugin
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.reader import ShardedReader
 from datadings_like.sets import ImageNet21k
 from sets.reference import NO_REFERENCE
 from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
+from sets.cli import files_of
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 ARCHIVE = 'winter21_whole.tar.gz'
 # synset -> number of images; real WNIDs with label trees of several levels
@@ -161,22 +163,10 @@ def expected_splits(truth):
 
 
 def run(args, via_command=False, env=None, **kwargs):
-    if via_command:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'ImageNet21k']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.ImageNet21k_write']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})}, **kwargs)
+    return run_writer('ImageNet21k', args, not via_command, timeout=300, env=env, **kwargs)
 
 
-def read_all(path):
-    with MsgpackReader(path) as reader:
-        return [reader.get(i) for i in range(len(reader))]
-
-
-def files_of(directory):
-    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))}
+read_all = read_samples
 
 
 def mean_abs_diff(a, b):

@@ -30,13 +30,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datadings_like.reader import MsgpackReader
 from datadings_like.reader import ShardedReader
 from datadings_like.sets import Places365
 from sets.reference import NO_REFERENCE
 from sets.reference import assert_same_samples
 from sets.reference import reference_python
 from sets.reference import run_reference_writer
+from sets.cli import files_of
+from sets.cli import read_samples
+from sets.cli import run_writer
 
 SPLITS = ('training', 'validation', 'testing')
 # classes of the miniature: plain and with a sub-directory, first and last
@@ -154,22 +156,10 @@ def make_places(indir, low_res=False, challenge=False, classes=TRAIN_CLASSES, fi
 
 
 def run(args, via_command=False, env=None, **kwargs):
-    if via_command:
-        cmd = [sys.executable, '-m', 'datadings_like.commands.write', 'Places365']
-    else:
-        cmd = [sys.executable, '-m', 'datadings_like.sets.Places365_write']
-    return subprocess.run(cmd + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})}, **kwargs)
+    return run_writer('Places365', args, not via_command, timeout=300, env=env, **kwargs)
 
 
-def read_all(path):
-    with MsgpackReader(path) as reader:
-        return [reader.get(i) for i in range(len(reader))]
-
-
-def files_of(directory):
-    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))}
+read_all = read_samples
 
 
 def check_samples(out, truth, suffix='.msgpack'):
