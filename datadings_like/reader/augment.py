@@ -8,10 +8,13 @@ Warning:
 """
 from abc import ABCMeta
 from abc import abstractmethod
+from itertools import chain
 from math import ceil
 import hashlib
 
 import numpy as np
+
+from .reader import _counted
 
 __all__ = ('Augment', 'Cycler', 'QuasiShuffler', 'Range', 'Repeater', 'Shuffler')
 
@@ -20,12 +23,16 @@ _GATHER = 1024
 
 
 def _gather(reader, indices, yield_key, raw, copy):
-    """Samples at ``indices`` (int array), using the reader's fast path."""
+    """
+    ``(samples, consumed)``: the samples at ``indices`` (int array), using
+    the reader's fast path, and a function that tells how many of them
+    were yielded.
+    """
     fast = getattr(reader, '_gather', None)
     if fast is not None:
-        return fast(indices, yield_key=yield_key, raw=raw, copy=copy)
+        return fast(indices, yield_key=yield_key, raw=raw, copy=copy, counted=True)
     get = reader.get
-    return (get(i, yield_key=yield_key, raw=raw, copy=copy) for i in indices.tolist())
+    return _counted(get(i, yield_key=yield_key, raw=raw, copy=copy) for i in indices.tolist())
 
 
 def _seed_entropy(seed):
@@ -224,8 +231,27 @@ class _EpochShuffler(Augment):
         super().__init__(reader)
         self._n = len(reader)
         self._seed = seed
-        self._i = 0
+        self._pos = 0
         self._offset = 0
+        # (first, consumed) while an iteration owns the position: it is at
+        # first + consumed(), which follows the consumer with no Python
+        # code per sample
+        self._cursor = None
+        self._owner = None
+
+    @property
+    def _i(self):
+        """Position in the current epoch's order."""
+        cursor = self._cursor
+        if cursor is None:
+            return self._pos
+        return cursor[0] + cursor[1]()
+
+    @_i.setter
+    def _i(self, index):
+        self._cursor = None
+        self._owner = None
+        self._pos = index
 
     def seek(self, index):
         """
@@ -270,16 +296,25 @@ class _EpochShuffler(Augment):
         return self._iter(order, yield_key, raw, copy)
 
     def _iter(self, order, yield_key, raw, copy):
+        start = self._i
+        owner = self._owner = object()
+        return chain.from_iterable(self._chunks(order, start, owner, yield_key, raw, copy))
+
+    def _chunks(self, order, a, owner, yield_key, raw, copy):
+        """Iterators over ``_GATHER`` samples each; the most recent
+        iteration (``owner``) moves the position."""
         reader = self._reader
         n = self._n
-        while self._i < n:
-            a = self._i
+        while a < n:
             b = min(n, a + _GATHER)
-            for sample in _gather(reader, order[a:b], yield_key, raw, copy):
-                self._i += 1
-                yield sample
-        self._i = 0
-        self._offset += n
+            samples, consumed = _gather(reader, order[a:b], yield_key, raw, copy)
+            if self._owner is owner:
+                self._cursor = (a, consumed)
+            yield samples
+            a = b
+        if self._owner is owner:
+            self._i = 0
+            self._offset += n
 
 
 class Shuffler(_EpochShuffler):
@@ -360,39 +395,44 @@ class QuasiShuffler(_EpochShuffler):
         chunk_size = chunk_size or self.chunk_size
         num_chunks = ceil(n / chunk_size)
         chunk_order = rng.permutation(num_chunks)
+        # 32-bit indices while they fit: half the memory to fill and move
+        dtype = np.int32 if n <= np.iinfo(np.int32).max else np.intp
         # sample indices in chunk order
-        sequence = (chunk_order[:, None] * chunk_size + np.arange(chunk_size)).ravel()
-        sequence = sequence[sequence < n].astype(np.intp)
+        sequence = (chunk_order.astype(dtype)[:, None] * dtype(chunk_size)
+                    + np.arange(chunk_size, dtype=dtype)).ravel()
+        if n % chunk_size:
+            sequence = sequence[sequence < n]
         buf_chunks = max(1, self.buf_size // chunk_size)
-        fill = min(len(sequence), sum(
+        fill = min(n, sum(
             min(chunk_size, n - c * chunk_size) for c in chunk_order[:buf_chunks].tolist()
         ))
         buffer = sequence[:fill]
         rest = sequence[fill:]
         if not len(buffer):
-            return rest
+            return rest.astype(np.intp)
+        steps_total = len(rest)
+        size = len(buffer)
+        out = np.empty(n, dtype=np.intp)
         # step t yields what slot picks[t] holds and puts rest[t] there.
         # Vectorised: group the steps by slot (stable, so in time order);
         # each step yields the item of the previous step of its group, the
         # first of a group yields the slot's initial item.
-        picks = rng.integers(0, len(buffer), size=len(rest))
-        keys = picks.astype(np.uint16) if len(buffer) <= 1 << 16 else picks
-        steps = np.argsort(keys, kind='stable')
-        slots = picks[steps]
-        first = np.ones(len(steps), dtype=bool)
-        first[1:] = slots[1:] != slots[:-1]
-        yielded = np.empty(len(steps), dtype=np.intp)
-        yielded[first] = buffer[slots[first]]
-        later = np.flatnonzero(~first)
-        yielded[later] = rest[steps[later - 1]]
-        out = np.empty(len(rest) + len(buffer), dtype=np.intp)
-        out[steps] = yielded
-        # what each slot holds at the end: the last item put there
-        last = np.ones(len(steps), dtype=bool)
-        last[:-1] = first[1:]
-        final = buffer.copy()
-        final[slots[last]] = rest[steps[last]]
+        picks = rng.integers(0, size, size=steps_total)
+        final = buffer
+        if steps_total:
+            keys = picks.astype(np.uint16) if size <= 1 << 16 else picks
+            steps = np.argsort(keys, kind='stable')
+            counts = np.bincount(picks, minlength=size)
+            used = np.flatnonzero(counts)  # slots picked at all, ascending
+            ends = np.cumsum(counts)[used]  # where their groups end in steps
+            yielded = np.empty(steps_total, dtype=dtype)
+            yielded[1:] = rest[steps[:-1]]
+            yielded[ends - counts[used]] = buffer[used]
+            out[steps] = yielded
+            # what each slot holds at the end: the last item put there
+            final = buffer.copy()
+            final[used] = rest[steps[ends - 1]]
         # drain the buffer in random order too (in buffer order, samples
         # of the last chunks would come out unshuffled)
-        out[len(rest):] = final[rng.permutation(len(buffer))]
+        out[steps_total:] = final[rng.permutation(size)]
         return out

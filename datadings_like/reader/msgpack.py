@@ -798,14 +798,19 @@ class MsgpackReader(Reader):
             return self._raw_range(start, stop, yield_key, copy, owner, chunk_size)
         return self._decoded_range(start, stop, yield_key, owner, chunk_size, copy)
 
-    def _gather(self, indices, yield_key=False, raw=False, copy=True):
-        """Iterator over the samples at the given indices (an int array)."""
+    def _gather(self, indices, yield_key=False, raw=False, copy=True, counted=False):
+        """
+        Iterator over the samples at the given indices (an int array).
+        With ``counted=True``, returns ``(samples, consumed)`` instead, where
+        ``consumed()`` tells how many samples the iterator has yielded.
+        """
         indices = np.asarray(indices, dtype=np.intp)
         n = self._len
         if len(indices) and (indices.min() < -n or indices.max() >= n):
             raise IndexError(f'index out of range for length {n} reader')
         indices = indices % n if n else indices
         offsets = self._offsets
+        # the iterator of starts advances exactly once per sample yielded
         starts = iter(offsets[indices].tolist())
         bounds = map(slice, starts, offsets[indices + 1].tolist())
         if raw:
@@ -821,14 +826,20 @@ class MsgpackReader(Reader):
             samples = map(unpack, bounds)
         if yield_key:
             samples = zip(map(self._keys.__getitem__, indices.tolist()), samples)
-        if raw:
-            return samples
-        return self._gather_checked(samples, indices, starts)
+        # a sample that failed to decode took its start but was not yielded
+        failures = [0]
+        if not raw:
+            samples = self._gather_checked(samples, indices, starts, failures)
+        if counted:
+            total = len(indices)
+            return samples, lambda: total - length_hint(starts) - failures[0]
+        return samples
 
-    def _gather_checked(self, samples, indices, starts):
+    def _gather_checked(self, samples, indices, starts, failures):
         try:
             yield from samples
         except Exception as exc:
+            failures[0] = 1
             failed = len(indices) - length_hint(starts) - 1
             raise self._error(int(indices[failed]), exc) from exc
 

@@ -18,6 +18,21 @@ def _index_type_error(reader, index):
     return TypeError(f'{name} indices must be int or slice, not {type(index).__name__}')
 
 
+def _counted(iterable):
+    """
+    ``(iterator, consumed)``: the items of ``iterable`` and a function that
+    tells how many of them the iterator has yielded (an item whose
+    production raised is not counted).
+    """
+    count = [0]
+
+    def items():
+        for item in iterable:
+            count[0] += 1
+            yield item
+    return items(), lambda: count[0]
+
+
 class Reader(metaclass=ABCMeta):
     """
     Abstract base class for dataset readers.

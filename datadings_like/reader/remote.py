@@ -40,6 +40,7 @@ from .msgpack import _DATASET_FILES
 from .msgpack import _MD5
 from .msgpack import _current_identity
 from .reader import Reader
+from .reader import _counted
 
 __all__ = ('RemoteMsgpackReader',)
 
@@ -319,14 +320,18 @@ class RemoteMsgpackReader(MsgpackReader):
         # its values byte by byte would cost a read per byte
         return self._unpack_slice(bounds)
 
-    def _gather(self, indices, yield_key=False, raw=False, copy=True):
+    def _gather(self, indices, yield_key=False, raw=False, copy=True, counted=False):
         idx = np.asarray(indices, dtype=np.intp)
         n = self._len
         if len(idx) > 1 and n and idx.min() >= -n and idx.max() < n:
             idx = idx % n
             offsets = self._offsets
             self._mm.prefetch(zip(offsets[idx].tolist(), offsets[idx + 1].tolist()))
-        return super()._gather(indices, yield_key=yield_key, raw=raw, copy=copy)
+        samples = super()._gather(indices, yield_key=yield_key, raw=raw, copy=copy)
+        if counted:
+            # a fetch may fail: count what was yielded, not what was asked for
+            return _counted(samples)
+        return samples
 
     def _error(self, index, exc):
         if isinstance(exc, OSError):

@@ -140,12 +140,106 @@ def test_quasi_shuffler_iter_chunk_size_override(reader):
     assert sorted(indices(q.iter(chunk_size=5))) == list(range(100))
 
 
-def test_gather_fallback_for_readers_without_fast_path(reader):
-    class Plain:
-        def get(self, i, yield_key=False, raw=False, copy=True):
-            return reader.get(i, yield_key=yield_key, raw=raw, copy=copy)
-    got = indices(_gather(Plain(), np.array([3, 1, 2]), False, False, True))
-    assert got == [3, 1, 2]
+class PlainReader:
+    """A reader with ``get`` only: no batched fast path."""
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    def __len__(self):
+        return len(self._reader)
+
+    def get(self, i, yield_key=False, raw=False, copy=True):
+        return self._reader.get(i, yield_key=yield_key, raw=raw, copy=copy)
+
+
+@pytest.mark.parametrize('fast', [True, False], ids=['fast-path', 'get-only'])
+@pytest.mark.parametrize('raw', [False, True])
+def test_gather_counts_what_was_yielded(reader, fast, raw):
+    source = reader if fast else PlainReader(reader)
+    samples, consumed = _gather(source, np.array([3, 1, 2, 7]), True, raw, True)
+    assert consumed() == 0
+    first = [next(samples), next(samples)]
+    assert [k for k, _ in first] == ['s3', 's1']
+    assert consumed() == 2
+    rest = list(samples)
+    assert [k for k, _ in rest] == ['s2', 's7']
+    assert consumed() == 4
+    if raw:
+        assert rest[0][1] == reader.get(2, raw=True)
+    else:
+        assert rest[0][1]['label'] == reader.get(2)['label']
+
+
+@pytest.fixture
+def big_reader(tmp_path):
+    """More samples than one batch of indices (_GATHER) holds."""
+    path = write_dataset(tmp_path / 'big.msgpack', [{'key': f's{i}'} for i in range(2600)])
+    with MsgpackReader(path) as r:
+        yield r
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+@pytest.mark.parametrize('wrap', [False, True], ids=['fast-path', 'get-only'])
+@pytest.mark.parametrize('stop', [1, 1023, 1024, 1025, 2048, 2599])
+def test_shufflers_resume_across_batches(big_reader, cls, wrap, stop):
+    source = PlainReader(big_reader) if wrap else big_reader
+    full = indices(cls(source).iter(raw=False))
+    s = cls(source)
+    assert indices(itertools.islice(s.iter(), stop)) == full[:stop]
+    # the abandoned iterator is not closed: the position is where it stopped
+    assert indices(s.iter()) == full[stop:]
+    # the epoch ended: the next pass is the next epoch's order
+    assert indices(itertools.islice(s.iter(), 5)) == s.epoch_order(1)[:5].tolist()
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_newest_iteration_owns_the_position(big_reader, cls):
+    full = indices(cls(big_reader))
+    s = cls(big_reader)
+    old = s.iter()
+    assert indices(itertools.islice(old, 1500)) == full[:1500]
+    new = s.iter()  # takes over at 1500
+    assert indices(itertools.islice(new, 10)) == full[1500:1510]
+    # the older iterator goes on in its own order but no longer moves the position
+    assert indices(itertools.islice(old, 700)) == full[1500:2200]
+    assert indices(itertools.islice(s.iter(), 3)) == full[1510:1513]
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_seek_after_partial_iteration(big_reader, cls):
+    full = indices(cls(big_reader))
+    s = cls(big_reader)
+    it = s.iter()
+    indices(itertools.islice(it, 1200))
+    s.seek(100)
+    assert indices(itertools.islice(s.iter(), 5)) == full[100:105]
+    s.seek(2600 + 7)  # second epoch
+    assert indices(itertools.islice(s.iter(), 3)) == s.epoch_order(1)[7:10].tolist()
+
+
+@pytest.mark.parametrize('cls', [Shuffler, QuasiShuffler])
+def test_shuffler_position_stays_at_a_damaged_sample(tmp_path, cls):
+    from datadings_like.errors import DatasetError
+    from datadings_like.writer import RawWriter
+    good = write_dataset(tmp_path / 'good.msgpack', [{'key': f's{i}'} for i in range(2600)])
+    order = cls(MsgpackReader(good)).order().tolist()
+    bad_index = order[1500]
+    damaged = tmp_path / 'damaged.msgpack'
+    with RawWriter(damaged, disable=True) as writer:
+        for i, raw in enumerate(MsgpackReader(good).iter(raw=True)):
+            writer.write(f's{i}', b'\xc1' if i == bad_index else raw)
+    s = cls(MsgpackReader(damaged))
+    got = []
+    with pytest.raises(DatasetError, match=f'sample {bad_index} cannot be decoded'):
+        for sample in s.iter():
+            got.append(int(sample['key'][1:]))
+    assert got == order[:1500]
+    # a new iteration tries the damaged sample again instead of skipping it
+    with pytest.raises(DatasetError, match=f'sample {bad_index} '):
+        next(s.iter())
+    s.seek(1501)
+    assert indices(itertools.islice(s.iter(), 2)) == order[1501:1503]
 
 
 def test_augment_context_manager_closes_reader(tmp_path):
