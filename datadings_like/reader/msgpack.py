@@ -8,6 +8,7 @@ from typing import Union
 import hashlib
 import mmap
 import os
+import struct
 import warnings
 
 import msgpack
@@ -76,6 +77,37 @@ def _current_identity(path):
         return None
 
 
+# the key hash: the first 8 bytes of the digest, big-endian (one call,
+# cheaper than slicing and int.from_bytes)
+_first_u64 = struct.Struct('>Q').unpack_from
+
+
+def _probe_positions(sorted_hashes):
+    """
+    ``(shift, positions)``: the slots of ascending 64-bit hashes in an
+    ordered linear-probing table of at least ``4/3 * n`` slots: each hash
+    goes to its home slot ``hash >> shift`` or, if that is taken, to the
+    slot after the previous hash's. Vectorised as slot_i = i + max over
+    j <= i of (home_j - j).
+    """
+    n = len(sorted_hashes)
+    bits = max(1, min(63, (n * 4 // 3).bit_length()))
+    shift = 64 - bits
+    ramp = np.arange(n, dtype=np.int64)
+    home = (sorted_hashes >> np.uint64(shift)).astype(np.int64)
+    home -= ramp
+    positions = np.maximum.accumulate(home)
+    positions += ramp
+    return shift, positions
+
+
+def _table_length(shift, positions):
+    """Slots of the table: all home slots, the overflow past the last one,
+    and an empty slot at the end where every probe stops."""
+    last = int(positions[-1]) if len(positions) else -1
+    return max(1 << (64 - shift), last + 1) + 1
+
+
 class MsgpackReader(Reader):
     """
     Reader for msgpack files in the datadings format.
@@ -123,7 +155,7 @@ class MsgpackReader(Reader):
             no write access to the directory)
     """
     _do_not_copy = ('_mm', '_view', '_fileobj', '_cursor', '_owner', '_off', '_filter',
-                    '_hash_table', '_hasher', '_table', '_linear_hashes')
+                    '_hash_table', '_hash_indices', '_hasher', '_table', '_linear_hashes')
 
     def __new__(cls, path=None, *args, **kwargs):
         # a URL gets the remote reader (datadings_like.reader.remote); local
@@ -398,20 +430,35 @@ class MsgpackReader(Reader):
     @cached_property
     def _hash_table(self):
         """
-        Key hashes sorted, their sample indices, and for every value of the
-        top ``bits`` bits of a hash where its run starts: a lookup reads a
-        handful of entries. All as memoryviews, so indexing gives Python
-        ints and no numpy scalars are made per lookup.
+        ``(shift, table, zero)``: the key hashes in an ordered
+        linear-probing table. A hash's home slot is its top bits (``hash >>
+        shift``); the hashes are placed in ascending order, each in its home
+        slot or the first free slot after it, so every run of filled slots
+        is sorted and a lookup stops at the first slot that is empty (0) or
+        holds a larger hash, usually the first one it reads. A memoryview,
+        so indexing gives Python ints and no numpy scalars are made per
+        lookup. ``zero`` tells whether a key hashes to 0, which an empty
+        slot cannot tell apart. Built with one sort, and less memory than
+        the hashes and a sorted copy.
         """
         _, hashes = self._hashes
-        order = np.argsort(hashes)  # hashes are unique: no need for a stable sort
-        sorted_hashes = hashes[order]
-        bits = max(1, min(20, len(hashes).bit_length()))
-        shift = 64 - bits
-        buckets = np.searchsorted(sorted_hashes >> np.uint64(shift),
-                                  np.arange(2 ** bits + 1, dtype=np.uint64))
-        return (shift, memoryview(buckets.astype(np.uint64)),
-                memoryview(sorted_hashes), memoryview(order.astype(np.uint64)))
+        sorted_hashes = np.sort(hashes)
+        shift, positions = _probe_positions(sorted_hashes)
+        table = np.zeros(_table_length(shift, positions), dtype=np.uint64)
+        table[positions] = sorted_hashes
+        zero = bool(len(hashes)) and int(sorted_hashes[0]) == 0
+        return shift, memoryview(table), zero
+
+    @cached_property
+    def _hash_indices(self):
+        """Sample index of the hash in each slot of the hash table."""
+        _, hashes = self._hashes
+        order = np.argsort(hashes)
+        shift, positions = _probe_positions(hashes[order])
+        dtype = np.uint32 if len(hashes) <= 1 << 32 else np.uint64
+        indices = np.zeros(_table_length(shift, positions), dtype=dtype)
+        indices[positions] = order
+        return memoryview(indices)
 
     @cached_property
     def _hashes_verified(self):
@@ -427,8 +474,14 @@ class MsgpackReader(Reader):
         except (OSError, DatasetError):
             return False
         salt, hashes = self._hashes
-        actual = hashlib.md5(salt + hashes.astype('>u8').tobytes()).hexdigest()
-        return actual == expected
+        linear = self.__dict__.get('_linear_hashes')
+        if linear is not None and linear[2]:
+            data = linear[1]  # the mapped file itself, as the lookups read it
+        else:
+            data = hashes.astype('>u8')
+        md5 = hashlib.md5(salt)
+        md5.update(data)
+        return md5.hexdigest() == expected
 
     @cached_property
     def _hasher(self):
@@ -470,8 +523,8 @@ class MsgpackReader(Reader):
     # --------------------------------------------------------------- lookups
 
     _lookups = 0
-    # after the linear phase: (new salted hasher, shift, buckets, sorted
-    # hashes, order), what a lookup needs, in one attribute
+    # after the linear phase: (new salted hasher, shift, hash table, zero),
+    # what a lookup needs, in one attribute (see _prepare_table)
     _table = None
 
     def _lookup(self, key):
@@ -479,8 +532,8 @@ class MsgpackReader(Reader):
         if type(key) is not str:
             return -1
         hasher = self._hasher.copy()
-        hasher.update(key.encode('utf-8'))
-        h = int.from_bytes(hasher.digest()[:8], 'big')
+        hasher.update(key.encode())
+        h = _first_u64(hasher.digest())[0]
         if self._lookups < _LINEAR_LOOKUPS:
             # a few lookups right after opening: a vectorised scan is
             # cheaper than sorting all hashes
@@ -489,14 +542,21 @@ class MsgpackReader(Reader):
             needle = int.from_bytes(h.to_bytes(8, 'big'), 'little') if swapped else h
             found = np.flatnonzero(hashes == np.uint64(needle))
             return int(found[0]) if len(found) else -1
-        shift, buckets, sorted_hashes, order = self._hash_table
-        if self._table is None:
-            self._table = (self._hasher.copy, shift, buckets, sorted_hashes, order)
-        bucket = h >> shift
-        for pos in range(buckets[bucket], buckets[bucket + 1]):
-            if sorted_hashes[pos] == h:
-                return order[pos]
-        return -1
+        _, shift, table, zero = self._table or self._prepare_table()
+        slot = h >> shift
+        v = table[slot]
+        while v and v < h:
+            slot += 1
+            v = table[slot]
+        if v != h or not (h or zero):
+            return -1
+        return self._hash_indices[slot]
+
+    def _prepare_table(self):
+        """Switch lookups to the hash table: what they need, in one tuple."""
+        shift, table, zero = self._hash_table
+        self._table = (self._hasher.copy, shift, table, zero)
+        return self._table
 
     def _check_miss(self, key):
         """
@@ -541,18 +601,21 @@ class MsgpackReader(Reader):
         # the key hashes answer hits and misses alike with one salted hash;
         # the Bloom filter is consulted only where a miss must be checked
         table = self._table
+        if table is None and self._lookups >= _LINEAR_LOOKUPS and type(key) is str:
+            table = self._prepare_table()
         if table is not None and type(key) is str:
             # the body of _lookup, inlined: this is the hot path of many lookups
-            new, shift, buckets, sorted_hashes, order = table
+            new, shift, table, zero = table
             h = new()
-            h.update(key.encode('utf-8'))
-            h = int.from_bytes(h.digest()[:8], 'big')
-            pos = buckets[h >> shift]
-            end = buckets[(h >> shift) + 1]
-            while pos < end:
-                if sorted_hashes[pos] == h:
-                    return True
-                pos += 1
+            h.update(key.encode())  # UTF-8; faster without naming it
+            h = _first_u64(h.digest())[0]
+            slot = h >> shift
+            v = table[slot]
+            while v and v < h:
+                slot += 1
+                v = table[slot]
+            if v == h and (h or zero):
+                return True
             if not self._hashes_verified:
                 self._check_miss(key)
             return False

@@ -560,3 +560,47 @@ def test_first_lookup_with_a_key_hashes_file_of_the_wrong_size(dataset, tmp_path
     hashes.write_bytes(hashes.read_bytes()[:-8])
     with pytest.raises(DatasetError, match='key_hashes has 800 bytes instead of 808'):
         MsgpackReader(work / path.name).find_index(samples[0]['key'])
+
+
+class _IdentityHash:
+    """Stands in for the salted key hash: key ``'123'`` hashes to 123."""
+
+    def copy(self):
+        return self
+
+    def update(self, data):
+        self._value = int(data)
+
+    def digest(self):
+        return self._value.to_bytes(8, 'big') + bytes(24)
+
+
+@pytest.mark.parametrize('layout', ['clustered-top', 'clustered-bottom', 'with-zero', 'spread'])
+def test_hash_table_answers_every_lookup(tmp_path, layout):
+    # hashes crafted to crowd slots: runs in one home slot, a run past the
+    # last home slot, a key hashing to 0 (which an empty slot also reads as)
+    import datadings_like.reader.msgpack as module
+    n = 64
+    path = write_dataset(tmp_path / 'h.msgpack', [{'key': f'k{i}'} for i in range(n)])
+    top = 2 ** 64 - 1
+    rng = np.random.default_rng(3)
+    values = {
+        'clustered-top': [top - i for i in range(n)],
+        'clustered-bottom': [1 + i for i in range(n)],
+        'with-zero': [0] + [i << 58 for i in range(1, n)],
+        'spread': rng.integers(1, 2 ** 63, n).tolist(),
+    }[layout]
+    hashes = np.array(rng.permutation(values), dtype=np.uint64)
+    reader = MsgpackReader(path)
+    reader.__dict__['_hashes'] = (b'12345678', hashes)
+    reader.__dict__['_hasher'] = _IdentityHash()
+    reader.__dict__['_hashes_verified'] = True
+    reader._lookups = module._LINEAR_LOOKUPS
+    for i, h in enumerate(hashes.tolist()):
+        assert str(h) in reader
+        assert reader.find_index(str(h)) == i
+    absent = {0, 1, 2, top, top - n, 2 ** 63, 12345} - set(hashes.tolist())
+    for h in absent:
+        assert str(h) not in reader
+        with pytest.raises(KeyError):
+            reader.find_index(str(h))
