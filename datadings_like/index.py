@@ -411,9 +411,22 @@ def hash_keys(keys: Sequence[str], max_tries: int = 1000) -> Tuple[bytes, Sequen
     Raises:
         RuntimeError: no collision-free salt within ``max_tries``
     """
+    return _hash_keys(keys, max_tries)
+
+
+def _key_hash_salt(attempt: int) -> bytes:
+    """The salt :py:func:`hash_keys` tries in attempt number ``attempt``."""
+    return hash_string_bytes(str(attempt))
+
+
+def _hash_keys(keys, max_tries=1000, first=None):
+    """
+    :py:func:`hash_keys`; ``first`` are the hashes with the salt of the first
+    attempt if they were made already (while the keys were written).
+    """
     for attempt in range(max_tries):
-        salt = hash_string_bytes(str(attempt))
-        hashes = _hash_all(keys, salt)
+        salt = _key_hash_salt(attempt)
+        hashes = first if attempt == 0 and first is not None else _hash_all(keys, salt)
         ordered = np.sort(hashes)
         if not (ordered[1:] == ordered[:-1]).any():
             return salt, hashes
@@ -436,6 +449,10 @@ def write_key_hashes(keys: Sequence[str], path: Path) -> Path:
         Path that was written to
     """
     salt, hashes = hash_keys(keys)
+    return _write_key_hashes_file(salt, hashes, path)
+
+
+def _write_key_hashes_file(salt, hashes, path):
     path = path_append_suffix(path, SUFFIX_KEY_HASHES)
     path.write_bytes(salt + hashes.astype(_BE_U64).tobytes())
     return path
@@ -454,11 +471,47 @@ def write_filter(keys: Sequence[str], path: Path) -> Path:
     Returns:
         Path that was written to
     """
-    bf = BloomFilter(max(2, len(keys)))
+    return _write_filter_file(_bloom_filter(keys), path)
+
+
+def _bloom_filter(keys: Sequence[str], capacity: Optional[int] = None) -> BloomFilter:
+    """
+    The Bloom filter of a dataset's keys, as its ``.filter`` file holds it.
+    Filters of the same capacity can be built for parts of the keys and
+    joined with ``_merge_filters``.
+
+    Parameters:
+        keys: the keys to add
+        capacity: number of keys of the whole dataset (default: ``len(keys)``)
+
+    Returns:
+        the Bloom filter
+    """
+    bf = BloomFilter(max(2, len(keys) if capacity is None else capacity))
     deque(map(bf.__iadd__, keys), maxlen=0)  # add all keys without a Python loop
+    return bf
+
+
+def _merge_filters(a: bytes, b: bytes) -> bytes:
+    """
+    Join two dumped Bloom filters of the same capacity and probability:
+    the filter of all keys of both, byte for byte what one filter of all
+    of them dumps (its bits are the OR of theirs).
+
+    Raises:
+        ValueError: the filters differ in size, capacity or probability
+    """
+    if len(a) != len(b) or a[:_FILTER_HEADER.size] != b[:_FILTER_HEADER.size]:
+        raise ValueError('cannot merge Bloom filters of different sizes')
+    head = _FILTER_HEADER.size
+    bits = np.frombuffer(a, np.uint8, offset=head) | np.frombuffer(b, np.uint8, offset=head)
+    return a[:head] + bits.tobytes()
+
+
+def _write_filter_file(bloom, path):
     path = path_append_suffix(path, SUFFIX_FILTER)
     with path.open('wb') as f:
-        bf.dump(f)
+        bloom.dump(f)
     return path
 
 

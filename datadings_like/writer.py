@@ -14,6 +14,7 @@ from abc import ABCMeta
 from abc import abstractmethod
 from array import array
 from itertools import accumulate
+from itertools import islice
 from pathlib import Path
 import hashlib
 import os
@@ -27,12 +28,16 @@ import weakref
 
 import numpy as np
 
+from ._index_process import BackgroundIndex
+from ._index_process import background_index_possible
 from .errors import DuplicateKeyError
 from .index import SUFFIX_FILTER
 from .index import SUFFIX_KEY_HASHES
 from .index import SUFFIX_KEYS
 from .index import SUFFIX_OFFSETS
 from .index import _Flusher
+from .index import _bloom_filter
+from .index import _merge_filters
 from .index import _naming
 from .index import _signals_held
 from .index import commit_files
@@ -62,6 +67,10 @@ _SIDECARS = _INDEX + ('.md5',)
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
 _PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
+# keys are hashed by a second process from this many on (below, starting
+# it costs more than it saves), handed to it in batches of at least
+_BACKGROUND_MIN_KEYS = 100_000
+_BACKGROUND_BATCH = 8192
 
 
 def _umask():
@@ -251,6 +260,9 @@ class Writer(metaclass=ABCMeta):
         self._buffered = 0
         self._reported = 0
         self._keys = {}  # insertion-ordered; doubles as the duplicate check
+        # hashes the keys in a second process once there are enough of them
+        self._background = None
+        self._background_ok = background_index_possible()
         self._offsets = array('Q', [0])  # compact; handed to numpy without a copy
         self._pack = make_packer().pack
         self._closed = False
@@ -299,6 +311,31 @@ class Writer(metaclass=ABCMeta):
         self._sink.put(b''.join(buffer))
         self._printer.update(len(buffer) - self._reported)
         self._reported = 0
+        if self._background_ok:
+            self._feed_background()
+
+    def _feed_background(self):
+        keys = self._keys
+        background = self._background
+        if background is None:
+            if len(keys) < _BACKGROUND_MIN_KEYS:
+                return
+            try:
+                background = self._background = BackgroundIndex()
+            except OSError:
+                self._background_ok = False
+                return
+            # the clean-up now stops the process too
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(
+                self, _discard, self._sink, list(self._temp_files()), background)
+            background.feed(list(keys))
+            return
+        new = len(keys) - background.sent
+        if new >= _BACKGROUND_BATCH:
+            batch = list(islice(reversed(keys), new))
+            batch.reverse()
+            background.feed(batch)
 
     def _progress(self):
         self._printer.update(_PROGRESS_SAMPLES)
@@ -351,16 +388,36 @@ class Writer(metaclass=ABCMeta):
             self._sink.finish()  # the data reaches the disk while the index is built
             keys = list(self._keys)
             offsets = np.frombuffer(self._offsets, dtype=np.uint64)
+            background = self._background
+            split = len(keys) // 2
+            if background is not None:
+                # the second process writes the key hashes and the filter of
+                # the first half of the keys, this one adds the second half
+                if len(keys) > background.sent:
+                    background.feed(keys[background.sent:])
+                background.finish(self._sidecar_tmp(SUFFIX_KEY_HASHES),
+                                  self._sidecar_tmp(SUFFIX_FILTER), split)
             writers = (write_offsets, write_keys, write_key_hashes, write_filter)
             name = self._path.name
             moves = []
             # each file goes to disk while the next is made
             flusher = _Flusher()
+            done_by_background = False
             for suffix, write in zip(_INDEX, writers):
                 tmp = self._sidecar_tmp(suffix)
                 final = path_append(self._path, suffix)
                 with _naming(final):
-                    write(offsets if suffix == SUFFIX_OFFSETS else keys, tmp)
+                    if background is None or suffix == SUFFIX_OFFSETS or suffix == SUFFIX_KEYS:
+                        write(offsets if suffix == SUFFIX_OFFSETS else keys, tmp)
+                    elif suffix == SUFFIX_KEY_HASHES:
+                        own_half = _bloom_filter(keys[split:], len(keys)).dumps()
+                        done_by_background = background.result()
+                        if not done_by_background:
+                            write(keys, tmp)
+                    elif done_by_background:
+                        tmp.write_bytes(_merge_filters(tmp.read_bytes(), own_half))
+                    else:
+                        write(keys, tmp)
                     moves.append((tmp, final, hash_md5hex(tmp)))
                 flusher.start(tmp, final)
             self._sink.close()
@@ -411,12 +468,18 @@ class Writer(metaclass=ABCMeta):
         self._printer.close()
 
 
-def _discard(sink, paths):
-    """Stop the sink and remove temporary files (errors are moot here)."""
+def _discard(sink, paths, background=None):
+    """Stop the sink (and the key hashing process) and remove temporary
+    files (errors are moot here)."""
     try:
         sink.close()
     except BaseException:
         pass
+    if background is not None:
+        try:
+            background.kill()
+        except BaseException:
+            pass
     for path in paths:
         try:
             path.unlink()
