@@ -94,6 +94,11 @@ LABELS = {
 DIST = {'datadings': 'datadings', 'webdataset': 'webdataset', 'mds': 'mosaicml-streaming',
         'litdata': 'litdata', 'datadings_like': 'datadings_like'}
 OPS = ['write', 'seq', 'random', 'shuffled', 'loader']
+# --large: 4000 samples of 100 kB (_ops.large_samples: key, image, label),
+# read with copy=False where the implementation has it; no DataLoader
+LARGE_OPS = ['write', 'seq', 'random', 'shuffled']
+# the sample kind of this process: 'small' or 'large' (workers get it in argv)
+KIND = 'small'
 OP_LABELS = {
     'write': 'write {n} samples',
     'seq': 'sequential read, decoded',
@@ -191,6 +196,16 @@ def _wds_sample(s):
     return {'key': s['__key__'], **s['sample.mp']}
 
 
+def _fields(s):
+    """The fields other than the key, of a sample of this KIND."""
+    names = ('image', 'label', 'x', 'y') if KIND == 'small' else ('image', 'label')
+    return {k: s[k] for k in names}
+
+
+def _path(d):
+    return d / f'{KIND}.msgpack'
+
+
 def _shards(d):
     return sorted(str(p) for p in Path(d).glob('*.tar'))
 
@@ -200,18 +215,19 @@ def _shards(d):
 def write(impl, d, samples):
     if impl in ('datadings_like', 'datadings'):
         FileWriter = __import__(f'{impl}.writer', fromlist=['FileWriter']).FileWriter
-        with FileWriter(d / 'small.msgpack', overwrite=True, disable=True) as writer:
+        with FileWriter(_path(d), overwrite=True, disable=True) as writer:
             for s in samples:
                 writer.write(s)
     elif impl == 'webdataset':
         import webdataset as wds
         with wds.ShardWriter(str(d / 'small-%06d.tar'), maxcount=WDS_SHARD, verbose=0) as sink:
             for s in samples:
-                sink.write({'__key__': s['key'], 'sample.mp': {
-                    'image': s['image'], 'label': s['label'], 'x': s['x'], 'y': s['y']}})
+                sink.write({'__key__': s['key'], 'sample.mp': _fields(s)})
     elif impl == 'mds':
         from streaming import MDSWriter
-        columns = {'key': 'str', 'image': 'bytes', 'label': 'int', 'x': 'int', 'y': 'int'}
+        columns = {'key': 'str', 'image': 'bytes', 'label': 'int'}
+        if KIND == 'small':
+            columns.update(x='int', y='int')
         with MDSWriter(out=str(d), columns=columns, compression=None, progress_bar=False) as w:
             for s in samples:
                 w.write(s)
@@ -254,7 +270,9 @@ def _gen(iterable):
 def seq(impl, d):
     if impl in ('datadings_like', 'datadings'):
         reader = __import__(f'{impl}.reader', fromlist=['MsgpackReader']).MsgpackReader
-        return reader(d / 'small.msgpack').iter()
+        if KIND == 'large':  # large binary values as views of the map
+            return reader(_path(d)).iter(copy=False)
+        return reader(_path(d)).iter()
     if impl == 'webdataset':
         import webdataset as wds
         return _gen(wds.WebDataset(_shards(d), shardshuffle=False, empty_check=False)
@@ -270,7 +288,10 @@ def seq(impl, d):
 def random_getter(impl, d):
     if impl in ('datadings_like', 'datadings'):
         reader = __import__(f'{impl}.reader', fromlist=['MsgpackReader']).MsgpackReader
-        return reader(d / 'small.msgpack').get
+        get = reader(_path(d)).get
+        if KIND == 'large':
+            return lambda i: get(i, copy=False)
+        return get
     if impl == 'webdataset':
         raise Missing('tar shards have no random access')
     if impl == 'mds':
@@ -284,7 +305,7 @@ def random_getter(impl, d):
 def shuffled(impl, d):
     if impl in ('datadings_like', 'datadings'):
         mod = __import__(f'{impl}.reader', fromlist=['MsgpackReader', 'Shuffler'])
-        return mod.Shuffler(mod.MsgpackReader(d / 'small.msgpack'), seed=SEED).iter()
+        return mod.Shuffler(mod.MsgpackReader(_path(d)), seed=SEED).iter(copy=KIND == 'small')
     if impl == 'webdataset':
         import webdataset as wds
         return wds.WebDataset(_shards(d), shardshuffle=len(_shards(d)), seed=SEED,
@@ -306,7 +327,7 @@ def loader(impl, d):
     if impl in ('datadings_like', 'datadings'):
         reader = __import__(f'{impl}.reader', fromlist=['MsgpackReader']).MsgpackReader
         IterableDataset = __import__(f'{impl}.torch', fromlist=['IterableDataset']).IterableDataset
-        ds = IterableDataset(reader(d / 'small.msgpack'), batch_size=BATCH)
+        ds = IterableDataset(reader(_path(d)), batch_size=BATCH)
         return DataLoader(ds, batch_size=BATCH, num_workers=WORKERS)
     if impl == 'webdataset':
         import webdataset as wds
@@ -326,11 +347,13 @@ def loader(impl, d):
 
 
 def _check(sample, where):
-    """Every implementation hands out the same five decoded fields."""
+    """Every implementation hands out the same decoded fields."""
+    size, ints = ((_ops.SMALL_IMAGE_BYTES, ('label', 'x', 'y')) if KIND == 'small'
+                  else (_ops.LARGE_BYTES, ('label',)))
     ok = (isinstance(sample, dict) and isinstance(sample.get('key'), str)
           and isinstance(sample.get('image'), (bytes, bytearray, memoryview))
-          and len(sample['image']) == _ops.SMALL_IMAGE_BYTES
-          and all(isinstance(sample.get(k), int) for k in ('label', 'x', 'y')))
+          and len(sample['image']) == size
+          and all(isinstance(sample.get(k), int) for k in ints))
     if not ok:
         shown = {k: type(v).__name__ for k, v in sample.items()} if isinstance(sample, dict) \
             else type(sample).__name__
@@ -356,7 +379,8 @@ def run_worker(impl, op, data_dir, n):
             out['torch'] = None
         return {'seconds': 0.0, 'n': 0, **out}
     if op == 'write':
-        samples = _ops.small_samples(n)  # not timed
+        # not timed
+        samples = _ops.small_samples(n) if KIND == 'small' else list(_ops.large_samples(n))
         _rmtree(d)
         d.mkdir(parents=True)
         t0 = perf_counter()
@@ -383,7 +407,7 @@ def run_worker(impl, op, data_dir, n):
         t = perf_counter() - t0
         _check(got[0], 'random')
         for i, s in zip(indices, got):
-            if s['key'] != f'sample{i:09d}':
+            if s['key'] != (f'sample{i:09d}' if KIND == 'small' else f'large{i:07d}'):
                 raise RuntimeError(f'get({i}) returned sample {s["key"]!r}')
         return {'seconds': t, 'n': len(indices)}
     if op == 'shuffled':
@@ -392,7 +416,7 @@ def run_worker(impl, op, data_dir, n):
         t = perf_counter() - t0
         if len(keys) != n or len(set(keys)) != n:
             raise RuntimeError(f'{len(keys)} samples ({len(set(keys))} distinct), expected {n}')
-        head = [f'sample{i:09d}' for i in range(100)]
+        head = [f'sample{i:09d}' if KIND == 'small' else f'large{i:07d}' for i in range(100)]
         if keys[:100] == head:
             raise RuntimeError('the epoch is not shuffled')
         return {'seconds': t, 'n': n}
@@ -409,7 +433,8 @@ def run_worker(impl, op, data_dir, n):
 
 
 def worker_main(argv):
-    impl, op, data_dir, n = argv
+    global KIND
+    impl, op, data_dir, n, KIND = argv
     try:
         result = run_worker(impl, op, data_dir, int(n))
         result.setdefault('status', 'ok')
@@ -430,7 +455,8 @@ def log(*args):
 
 
 def run_one(python, impl, op, data_dir, n, timeout=1200):
-    cmd = [python, str(Path(__file__).resolve()), '--worker', impl, op, str(data_dir), str(n)]
+    cmd = [python, str(Path(__file__).resolve()), '--worker', impl, op, str(data_dir), str(n),
+           KIND]
     env = dict(os.environ, TQDM_DISABLE='1', PYTHONWARNINGS='ignore')
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
@@ -464,8 +490,9 @@ def fmt_bytes(b):
 def measure(pythons, data_dir, n, repeat):
     """{op: {impl: [result, ...]}}; the order of the implementations rotates."""
     impls = list(pythons)
-    results = {op: {impl: [] for impl in impls} for op in OPS}
-    for op in OPS:
+    ops = OPS if KIND == 'small' else LARGE_OPS
+    results = {op: {impl: [] for impl in impls} for op in ops}
+    for op in ops:
         for rep in range(repeat):
             k = rep % len(impls)
             line = []
@@ -499,7 +526,7 @@ def _status(runs):
 def table(results, impls, n):
     head = ['workload'] + [LABELS[i] for i in impls]
     rows, notes = [], []
-    for op in OPS + ['size']:
+    for op in (OPS if KIND == 'small' else LARGE_OPS) + ['size']:
         label = OP_LABELS[op].format(n=f'{n // 1000}k' if n % 1000 == 0 else n)
         if op == 'size':
             vals = {}
@@ -561,7 +588,10 @@ def parse_args(argv):
                    default=os.environ.get('DATADINGS_REFERENCE_PYTHON'),
                    help='interpreter with datadings==3.4.7 (default: $DATADINGS_REFERENCE_PYTHON)')
     p.add_argument('--n', type=int, default=None, help='samples (default: 300000)')
-    p.add_argument('--quick', action='store_true', help='30000 samples')
+    p.add_argument('--quick', action='store_true', help='30000 samples (--large: 1000)')
+    p.add_argument('--large', action='store_true',
+                   help='samples of 100 kB (default: 4000), read with copy=False where '
+                        'the implementation has it; no DataLoader workload')
     p.add_argument('--repeat', type=int, default=3, help='runs per measurement (default: 3)')
     p.add_argument('--data-dir', default=str(HERE / '_data' / 'peers'),
                    help='where the datasets are written (default: benchmarks/_data/peers)')
@@ -569,7 +599,10 @@ def parse_args(argv):
                    help=f'only these implementations (datadings_like always): {", ".join(IMPLS)}')
     args = p.parse_args(argv)
     if args.n is None:
-        args.n = 30_000 if args.quick else 300_000
+        if args.large:
+            args.n = 1_000 if args.quick else 4_000
+        else:
+            args.n = 30_000 if args.quick else 300_000
     if args.n < RANDOM_GETS // 10 or args.repeat < 1:
         p.error('--n must be at least 1000 and --repeat at least 1')
     if args.only:
@@ -585,7 +618,12 @@ def main(argv=None):
     if argv[:1] == ['--worker']:
         return worker_main(argv[1:])
     args = parse_args(argv)
+    global KIND
+    KIND = 'large' if args.large else 'small'
     data_dir = Path(args.data_dir).resolve()
+    if args.large:
+        data_dir = data_dir / 'large'
+
     data_dir.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
     t_start = perf_counter()
@@ -613,7 +651,8 @@ def main(argv=None):
     head, rows, notes = table(results, list(pythons), args.n)
     v = versions[OURS]
     info = [
-        f'{args.n} samples of ~116 bytes, medians of {args.repeat} runs, each in a fresh process, '
+        f'{args.n} samples of ~{"116 bytes" if KIND == "small" else "100 kB"}, medians of '
+        f'{args.repeat} runs, each in a fresh process, '
         f'implementations alternating; in parentheses: time / datadings_like time in the same '
         f'run (above 1: slower than datadings_like).',
         f'Machine: {os.cpu_count()} cores, shared; load average at start {load_start[0]:.2f}, '
@@ -624,8 +663,12 @@ def main(argv=None):
         + (f'; reference: Python {versions["datadings"]["python"]}, numpy '
            f'{versions["datadings"]["numpy"]}, torch {versions["datadings"]["torch"]}'
            if 'datadings' in versions else '') + '.',
-        'Reads are decoded to the same five fields (key, image, label, x, y) and include '
-        'opening the dataset. Shuffled epoch: datadings Shuffler (exact permutation); '
+        ('Reads are decoded to the same five fields (key, image, label, x, y) and include '
+         'opening the dataset.' if KIND == 'small' else
+         'Reads are decoded to the same three fields (key, image, label) and include opening '
+         'the dataset; datadings_like and datadings 3.4.7 read with copy=False (sequential '
+         'and random; the shuffled epoch copies). litdata hands out its own views.')
+        + ' Shuffled epoch: datadings Shuffler (exact permutation); '
         'WebDataset shuffles shards and a 1000-sample buffer (approximate); MDS and '
         'litdata their own shuffles; the list a permutation of indices. '
         f'WebDataset: tar shards of {WDS_SHARD} samples, one msgpack member per sample '
@@ -643,13 +686,14 @@ def main(argv=None):
     for line in info:
         print('- ' + line)
     notes_md = '\n'.join('- ' + ln.replace('_', '\\_') for ln in info)
-    (data_dir / 'peers-latest.md').write_text(
+    stem = 'peers-latest' if KIND == 'small' else 'peers-large-latest'
+    (data_dir / f'{stem}.md').write_text(
         render(head, rows, 'markdown') + '\n\n' + notes_md + '\n', encoding='utf-8')
-    (data_dir / 'peers-latest.rst').write_text(
+    (data_dir / f'{stem}.rst').write_text(
         render(head, rows, 'rst') + '\n\n' + notes_md.replace('*', '\\*') + '\n',
         encoding='utf-8')
-    log(f'tables also written to {data_dir}/peers-latest.md and .rst')
-    (data_dir / 'peers-latest.json').write_text(json.dumps(
+    log(f'tables also written to {data_dir}/{stem}.md and .rst')
+    (data_dir / f'{stem}.json').write_text(json.dumps(
         {'results': results, 'versions': versions, 'info': info}, indent=1))
     return 0
 

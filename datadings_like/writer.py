@@ -66,6 +66,8 @@ _INDEX = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
 _SIDECARS = _INDEX + ('.md5',)
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
+# flushed samples of at least this size on average are not joined
+_NO_JOIN_BYTES = 16 * 1024
 _PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
 # keys are hashed by a second process from this many on (below, starting
 # it costs more than it saves), handed to it in batches of at least
@@ -108,10 +110,12 @@ def _confirm_overwrite(path: Path, overwrite: bool):
 
 class _ChunkSink:
     """
-    Hashes and writes chunks of the data file in a background thread.
-    ``md5.update`` and file writes release the GIL for large buffers, so
-    they overlap with packing the next samples. Errors (e.g. a full disk)
-    are raised by the next :py:meth:`put` or by :py:meth:`close`.
+    Writes chunks of the data file in one background thread and hashes
+    them in another. ``md5.update`` and file writes release the GIL for
+    large buffers, so they overlap with each other and with packing the
+    next samples (for large samples the MD5 alone takes about as long as
+    everything else). Errors (e.g. a full disk) are raised by the next
+    :py:meth:`put` or by :py:meth:`close`.
     """
 
     def __init__(self, fileobj, name):
@@ -119,10 +123,26 @@ class _ChunkSink:
         self._name = name  # for errors: the dataset file being written
         self.md5 = hashlib.md5()
         self._queue = queue.Queue(maxsize=4)
+        self._hash_queue = queue.Queue(maxsize=4)
         self._error = None
         self._finishing = False
         self._thread = threading.Thread(target=self._run, name='datadings-writer', daemon=True)
         self._thread.start()
+        self._hasher = threading.Thread(target=self._hash, name='datadings-md5', daemon=True)
+        self._hasher.start()
+
+    def _hash(self):
+        update = self.md5.update
+        get = self._hash_queue.get
+        while True:
+            chunk = get()
+            if chunk is None:
+                return
+            if type(chunk) is list:
+                for part in chunk:
+                    update(part)
+            else:
+                update(chunk)
 
     def _run(self):
         while True:
@@ -140,25 +160,34 @@ class _ChunkSink:
             if self._error is None:
                 try:
                     with _naming(self._name):
-                        self.md5.update(chunk)
-                        self._file.write(chunk)
+                        if type(chunk) is list:
+                            self._file.writelines(chunk)
+                        else:
+                            self._file.write(chunk)
                 except BaseException as exc:  # handed to the writing thread
                     self._error = exc
 
     def put(self, chunk):
         if self._error is not None:
             raise self._error
+        self._hash_queue.put(chunk)
         self._queue.put(chunk)
 
     def finish(self):
-        """Let the thread write what is queued and flush it to disk; returns at once."""
+        """Let the threads write and hash what is queued and flush it to
+        disk; returns at once."""
         if self._error is not None:
             raise self._error
         self._finishing = True
+        self._hash_queue.put(None)
         self._queue.put(None)
 
     def close(self):
-        """Wait until everything is written; close the file."""
+        """Wait until everything is written and hashed; close the file."""
+        if self._hasher.is_alive():
+            if not self._finishing:
+                self._hash_queue.put(None)
+            self._hasher.join()
         if self._thread.is_alive():
             if not self._finishing:
                 self._queue.put(None)
@@ -308,7 +337,10 @@ class Writer(metaclass=ABCMeta):
         ends = accumulate(map(len, buffer), initial=self._offsets[-1])
         next(ends)
         self._offsets.extend(ends)
-        self._sink.put(b''.join(buffer))
+        # large samples go as they are: joining them would copy every byte
+        # once more (and touch as much new memory) for nothing
+        self._sink.put(buffer if self._buffered >= _NO_JOIN_BYTES * len(buffer)
+                       else b''.join(buffer))
         self._printer.update(len(buffer) - self._reported)
         self._reported = 0
         if self._background_ok:

@@ -399,3 +399,21 @@ def test_progress_without_total_shows_count(tmp_path, capsys):
         writer.write({'key': 'only'})
     err = capsys.readouterr().err
     assert '%' not in err and '1 sample written' in err
+
+
+@pytest.mark.parametrize('size', [100, 20_000, 300_000])
+def test_data_file_and_md5_for_small_and_large_samples(tmp_path, size):
+    # small samples are joined before they are written and hashed, large
+    # ones (16 KiB and more on average) are handed on as they are
+    import hashlib
+    from datadings_like.msgpack import make_packer
+    samples = [{'key': f'k{i}', 'data': bytes([i % 251]) * size} for i in range(40)]
+    path = write_dataset(tmp_path / f'{size}.msgpack', samples, buffering=100_000)
+    pack = make_packer().pack
+    data = path.read_bytes()
+    assert data == b''.join(pack(s) for s in samples)
+    md5 = (tmp_path / f'{size}.msgpack.md5').read_text().split('\n')[0].split()[0]
+    assert md5 == hashlib.md5(data).hexdigest()
+    reader = MsgpackReader(path)
+    assert reader.verify_data()
+    assert [s['key'] for s in reader] == [s['key'] for s in samples]
