@@ -227,6 +227,23 @@ def op_write_small(pkg, data_dir):
     return {'seconds': t, 'n': n, 'identical': same}
 
 
+def op_write_large(pkg, data_dir):
+    FileWriter = _attr(pkg, 'writer', 'FileWriter')
+    n = dataset_len(data_dir, 'large')
+    samples = list(large_samples(n))  # not timed
+    out = Path(data_dir) / 'tmp' / f'write-large-{pkg}.msgpack'
+    out.parent.mkdir(exist_ok=True)
+    _cleanup(out)
+    t0 = perf_counter()
+    with FileWriter(out, overwrite=True, disable=True) as writer:
+        for sample in samples:
+            writer.write(sample)
+    t = perf_counter() - t0
+    same = _md5_of(out) == _md5_of(Path(data_dir) / 'large.msgpack')
+    _cleanup(out)
+    return {'seconds': t, 'n': n, 'identical': same}
+
+
 def _md5_of(path):
     import hashlib
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
@@ -667,6 +684,17 @@ def _ceil_read(path):
     return {'seconds': t, 'n': total}
 
 
+def _ceil_md5(path):
+    """hashlib.md5 of the whole file, already in memory: a writer must hash
+    every byte for the .md5 file (one MD5 cannot be split across cores)."""
+    import hashlib
+    data = Path(path).read_bytes()  # not timed
+    t0 = perf_counter()
+    hashlib.md5(data).hexdigest()
+    t = perf_counter() - t0
+    return {'seconds': t, 'n': len(data)}
+
+
 def _ceiling(func, name):
     def op(pkg, data_dir):
         return func(Path(data_dir) / f'{name}.msgpack')
@@ -680,6 +708,7 @@ CEILINGS = {
     'ceil_read_small': _ceiling(_ceil_read, 'small'),
     'ceil_unpackb_large': _ceiling(_ceil_unpackb, 'large'),
     'ceil_read_large': _ceiling(_ceil_read, 'large'),
+    'ceil_md5_large': _ceiling(_ceil_md5, 'large'),
     'ceil_random_unpackb_small': _ceil_random_unpackb,
     'ceil_contains_hash_small': _ceil_contains_hash,
     'ceil_loader_list_e1': _ceil_loader_list(1),
@@ -688,6 +717,7 @@ CEILINGS = {
 
 OPS = {
     'write_small': op_write_small,
+    'write_large': op_write_large,
     'iter_raw_small': op_iter_raw_small,
     'iter_decoded_small': op_iter_decoded_small,
     'iter_decoded_large': op_iter_decoded_large,

@@ -83,6 +83,8 @@ CEILINGS = [
             'large', 'iter_decoded_large'),
     Ceiling('ceil_read_large', 'read() of the whole file in 1 MiB blocks', 'bandwidth limit', 'large',
             'iter_decoded_large'),
+    Ceiling('ceil_md5_large', 'hashlib.md5 of the file, in memory', 'hash limit', 'large',
+            'write_large'),
     Ceiling('ceil_random_unpackb_small', 'bare unpackb of the same random slices', 'decode limit',
             'small', 'random_get_small'),
     Ceiling('ceil_contains_hash_small', 'one salted blake2s + dict lookup per key',
@@ -105,6 +107,8 @@ def operations(mode):
     return [
         # targets: issue 14 (speed, round 2)
         Op('write_small', f'write {small} small samples (FileWriter)', 'small', 2.5),
+        Op('write_large', f'write {large} large samples (100 kB, FileWriter)', 'large',
+           ceilings=('ceil_md5_large',)),
         Op('iter_raw_small', f'sequential raw iteration, small ({small})', 'small', 3.0,
            ceilings=('ceil_mmap_small', 'ceil_read_small')),
         Op('iter_decoded_small', f'sequential decoded iteration, small ({small})', 'small', 2.5,

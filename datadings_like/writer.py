@@ -66,8 +66,13 @@ _INDEX = (SUFFIX_OFFSETS, SUFFIX_KEYS, SUFFIX_KEY_HASHES, SUFFIX_FILTER)
 _SIDECARS = _INDEX + ('.md5',)
 _MISSING = object()
 _FLUSH_BYTES = 1 << 20
-# flushed samples of at least this size on average are not joined
+# flushed samples of at least this size on average are not joined, and
+# then (unless the caller chose a buffer size) flushed in larger batches
 _NO_JOIN_BYTES = 16 * 1024
+_LARGE_FLUSH_BYTES = 4 << 20
+# the data file is synced to disk every this many bytes while it is written
+_SYNC_BYTES = 64 << 20
+_fdatasync = getattr(os, 'fdatasync', os.fsync)
 _PROGRESS_SAMPLES = 512  # the progress bar moves at least this often
 # keys are hashed by a second process from this many on (below, starting
 # it costs more than it saves), handed to it in batches of at least
@@ -145,6 +150,7 @@ class _ChunkSink:
                 update(chunk)
 
     def _run(self):
+        unsynced = 0
         while True:
             chunk = self._queue.get()
             if chunk is None:
@@ -162,8 +168,16 @@ class _ChunkSink:
                     with _naming(self._name):
                         if type(chunk) is list:
                             self._file.writelines(chunk)
+                            unsynced += sum(map(len, chunk))
                         else:
                             self._file.write(chunk)
+                            unsynced += len(chunk)
+                        if unsynced >= _SYNC_BYTES:
+                            # the disk writes while samples are still being
+                            # packed and hashed, not all of it at the commit
+                            self._file.flush()
+                            _fdatasync(self._file.fileno())
+                            unsynced = 0
                 except BaseException as exc:  # handed to the writing thread
                     self._error = exc
 
@@ -241,7 +255,8 @@ class Writer(metaclass=ABCMeta):
             index files first and the data file last. An existing remote
             file is replaced only with ``overwrite`` (no prompt); pass
             ``storage_options=`` (a keyword) for fsspec.
-        buffering: Write buffer size in bytes; 0 means the default (1 MiB).
+        buffering: Write buffer size in bytes; 0 means the default (1 MiB,
+            4 MiB once samples average 16 KiB or more).
             Output is always buffered; offsets need no syscalls.
         overwrite: If outfile exists, force overwriting.
         kwargs: Keyword arguments for :py:func:`datadings_like.tools.make_printer`,
@@ -284,7 +299,8 @@ class Writer(metaclass=ABCMeta):
             # runs at interpreter exit, while the sink's thread still works
             self._finalizer = weakref.finalize(
                 self, _discard, self._sink, list(self._temp_files()))
-        self._flush_bytes = buffering if buffering and buffering > 0 else _FLUSH_BYTES
+        self._auto_flush = not (buffering and buffering > 0)
+        self._flush_bytes = _FLUSH_BYTES if self._auto_flush else buffering
         self._buffer = []
         self._buffered = 0
         self._reported = 0
@@ -339,8 +355,14 @@ class Writer(metaclass=ABCMeta):
         self._offsets.extend(ends)
         # large samples go as they are: joining them would copy every byte
         # once more (and touch as much new memory) for nothing
-        self._sink.put(buffer if self._buffered >= _NO_JOIN_BYTES * len(buffer)
-                       else b''.join(buffer))
+        if self._buffered >= _NO_JOIN_BYTES * len(buffer):
+            self._sink.put(buffer)
+            if self._auto_flush:
+                # fewer, larger handoffs to the MD5 thread: each one waits
+                # for the GIL, which the packing thread holds
+                self._flush_bytes = _LARGE_FLUSH_BYTES
+        else:
+            self._sink.put(b''.join(buffer))
         self._printer.update(len(buffer) - self._reported)
         self._reported = 0
         if self._background_ok:

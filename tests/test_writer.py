@@ -417,3 +417,14 @@ def test_data_file_and_md5_for_small_and_large_samples(tmp_path, size):
     reader = MsgpackReader(path)
     assert reader.verify_data()
     assert [s['key'] for s in reader] == [s['key'] for s in samples]
+
+
+def test_data_reaches_the_disk_while_it_is_written(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(writer_module, '_SYNC_BYTES', 50_000)
+    monkeypatch.setattr(writer_module, '_fdatasync', lambda fd: synced.append(os.fstat(fd).st_size))
+    samples = [{'key': f'k{i}', 'data': bytes(20_000)} for i in range(20)]
+    path = write_dataset(tmp_path / 'synced.msgpack', samples, buffering=30_000)
+    assert len(synced) >= 5
+    assert synced == sorted(synced) and synced[-1] <= path.stat().st_size
+    assert MsgpackReader(path).verify_data()
