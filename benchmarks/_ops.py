@@ -209,11 +209,11 @@ def _offsets(path):
 
 # ------------------------------------------------------- library operations
 
-def op_write_small(pkg, data_dir):
+def _timed_write(pkg, data_dir, name, samples, n):
+    """Write ``samples`` (made before, not timed) with the package's
+    FileWriter; the files must be byte-identical to the dataset ``name``."""
     FileWriter = _attr(pkg, 'writer', 'FileWriter')
-    n = dataset_len(data_dir, 'small')
-    samples = small_samples(n)  # not timed
-    out = Path(data_dir) / 'tmp' / f'write-{pkg}.msgpack'
+    out = Path(data_dir) / 'tmp' / f'write-{name}-{pkg}.msgpack'
     out.parent.mkdir(exist_ok=True)
     _cleanup(out)
     t0 = perf_counter()
@@ -221,27 +221,20 @@ def op_write_small(pkg, data_dir):
         for sample in samples:
             writer.write(sample)
     t = perf_counter() - t0
-    # not timed: the files must be byte-identical to the reference data
-    same = _md5_of(out) == _md5_of(Path(data_dir) / 'small.msgpack')
+    # not timed
+    same = _md5_of(out) == _md5_of(Path(data_dir) / f'{name}.msgpack')
     _cleanup(out)
     return {'seconds': t, 'n': n, 'identical': same}
+
+
+def op_write_small(pkg, data_dir):
+    n = dataset_len(data_dir, 'small')
+    return _timed_write(pkg, data_dir, 'small', small_samples(n), n)
 
 
 def op_write_large(pkg, data_dir):
-    FileWriter = _attr(pkg, 'writer', 'FileWriter')
     n = dataset_len(data_dir, 'large')
-    samples = list(large_samples(n))  # not timed
-    out = Path(data_dir) / 'tmp' / f'write-large-{pkg}.msgpack'
-    out.parent.mkdir(exist_ok=True)
-    _cleanup(out)
-    t0 = perf_counter()
-    with FileWriter(out, overwrite=True, disable=True) as writer:
-        for sample in samples:
-            writer.write(sample)
-    t = perf_counter() - t0
-    same = _md5_of(out) == _md5_of(Path(data_dir) / 'large.msgpack')
-    _cleanup(out)
-    return {'seconds': t, 'n': n, 'identical': same}
+    return _timed_write(pkg, data_dir, 'large', list(large_samples(n)), n)
 
 
 def _md5_of(path):
