@@ -202,6 +202,18 @@ def _consume(it):
     return n
 
 
+def worker_result(proc):
+    """The JSON line a measuring process printed last (a finished
+    ``subprocess.run`` with captured output), or a "crashed" result naming
+    its exit status and the end of its stderr."""
+    lines = [ln for ln in proc.stdout.decode(errors='replace').splitlines() if ln.strip()]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = ' | '.join(proc.stderr.decode(errors='replace').strip().splitlines()[-3:])
+        return {'status': 'crashed', 'detail': f'exit {proc.returncode}: {tail}'}
+
+
 def _offsets(path):
     import numpy as np
     return np.fromfile(str(path) + '.offsets', dtype='>u8').tolist()

@@ -182,12 +182,7 @@ def run_op(python, pkg, op, data_dir, timeout=900):
                               timeout=timeout, cwd=str(HERE))
     except subprocess.TimeoutExpired:
         return {'status': 'crashed', 'detail': f'timeout after {timeout} s'}
-    lines = [ln for ln in proc.stdout.decode(errors='replace').splitlines() if ln.strip()]
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = ' | '.join(proc.stderr.decode(errors='replace').strip().splitlines()[-3:])
-        return {'status': 'crashed', 'detail': f'exit {proc.returncode}: {tail}'}
+    return _ops.worker_result(proc)
 
 
 @dataclass

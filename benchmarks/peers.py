@@ -185,13 +185,6 @@ def _indices(n):
     return np.random.default_rng(SEED).integers(0, n, RANDOM_GETS).tolist()
 
 
-def _consume(it):
-    count = 0
-    for _ in it:
-        count += 1
-    return count
-
-
 def _wds_sample(s):
     return {'key': s['__key__'], **s['sample.mp']}
 
@@ -393,7 +386,7 @@ def run_worker(impl, op, data_dir, n):
         t0 = perf_counter()
         it = seq(impl, d)
         first = next(it)
-        count = 1 + _consume(it)
+        count = 1 + _ops._consume(it)
         t = perf_counter() - t0
         _check(first, 'seq')
         if count != n:
@@ -463,12 +456,7 @@ def run_one(python, impl, op, data_dir, n, timeout=1200):
                               timeout=timeout, cwd=str(data_dir), env=env)
     except subprocess.TimeoutExpired:
         return {'status': 'crashed', 'detail': f'timeout after {timeout} s'}
-    lines = [ln for ln in proc.stdout.decode(errors='replace').splitlines() if ln.strip()]
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = ' | '.join(proc.stderr.decode(errors='replace').strip().splitlines()[-3:])
-        return {'status': 'crashed', 'detail': f'exit {proc.returncode}: {tail}'}
+    return _ops.worker_result(proc)
 
 
 def fmt_time(t):
