@@ -29,7 +29,8 @@ import msgpack
 
 __all__ = ('BackgroundIndex', 'background_index_possible')
 
-# messages from the writer: a list of keys, or the final dict
+# the child reads the writer's messages (msgpack: lists of keys, then one
+# final dict) in pieces of at most this many bytes
 _READ_SIZE = 1 << 20
 
 

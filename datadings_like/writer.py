@@ -443,8 +443,8 @@ class Writer(metaclass=ABCMeta):
             keys = list(self._keys)
             offsets = np.frombuffer(self._offsets, dtype=np.uint64)
             background = self._background
-            split = len(keys) // 2
             if background is not None:
+                split = len(keys) // 2
                 # the second process writes the key hashes and the filter of
                 # the first half of the keys, this one adds the second half
                 if len(keys) > background.sent:
