@@ -17,6 +17,7 @@ no usable ``/dev/shm``, results travel through a pipe.
 """
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+import errno
 import mmap
 import multiprocessing
 import os
@@ -42,6 +43,9 @@ PARALLEL = ('process', 'thread')
 # batches with fewer array bytes than this travel through the pipe
 _SHM_MIN_BYTES = 64 * 1024
 _SHM_ROOT = '/dev/shm'
+#: Environment variable naming another directory than ``/dev/shm`` for the
+#: batches of worker processes (see :py:func:`shm_root`).
+SHM_DIR_VARIABLE = 'DATADINGS_LIKE_SHM_DIR'
 
 
 class RemoteTraceback(Exception):
@@ -107,18 +111,20 @@ def run_task(pipeline, task, shm_dir=None):
     arrays, lists, nbytes = layout(out)
     names = list(out[0])
     if shm_dir is None or nbytes < _SHM_MIN_BYTES:
-        stacked = {}
-        for name, shape, dtype, _, values in arrays:
-            stacked[name] = array = np.empty(shape, dtype=dtype)
-            for i, v in enumerate(values):
-                array[i] = v
-        return ('batch', {name: stacked[name] if name in stacked else lists[name]
-                          for name in names})
+        return _batch_for_pipe(arrays, lists, names)
     path = os.path.join(shm_dir, f'{os.getpid()}-{number}')
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.ftruncate(fd, nbytes)
+        _reserve(fd, nbytes)
         mm = mmap.mmap(fd, nbytes)
+    except OSError as exc:
+        os.close(fd)
+        os.unlink(path)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # shared memory is full (a container's small /dev/shm): this
+            # batch goes through the pipe instead
+            return _batch_for_pipe(arrays, lists, names)
+        raise
     except BaseException:
         os.close(fd)
         os.unlink(path)
@@ -133,6 +139,34 @@ def run_task(pipeline, task, shm_dir=None):
         mm.close()
     return ('shm', path, nbytes, [(name, shape, dtype, offset) for name, shape, dtype, offset, _
                                   in arrays], lists, names)
+
+
+def _batch_for_pipe(arrays, lists, names):
+    """A ``('batch', dict)`` result: the stacked arrays in this process's memory."""
+    stacked = {}
+    for name, shape, dtype, _, values in arrays:
+        stacked[name] = array = np.empty(shape, dtype=dtype)
+        for i, v in enumerate(values):
+            array[i] = v
+    return ('batch', {name: stacked[name] if name in stacked else lists[name]
+                      for name in names})
+
+
+def _reserve(fd, nbytes):
+    """
+    Give the file ``fd`` ``nbytes`` of allocated space. A full file system
+    raises ``OSError`` (ENOSPC) here, where merely growing the file would let
+    the first write to its map kill the process with SIGBUS.
+    """
+    fallocate = getattr(os, 'posix_fallocate', None)
+    if fallocate is not None:
+        try:
+            fallocate(fd, 0, nbytes)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    os.ftruncate(fd, nbytes)
 
 
 def receive(result):
@@ -321,12 +355,21 @@ def _shutdown(procs, tasks, results, shm_dir):
         shutil.rmtree(shm_dir, ignore_errors=True)
 
 
+def shm_root():
+    """
+    The directory in which worker processes put the batches they hand over:
+    ``$DATADINGS_LIKE_SHM_DIR`` if it is set and not empty, else ``/dev/shm``.
+    """
+    return os.environ.get(SHM_DIR_VARIABLE) or _SHM_ROOT
+
+
 def _shm_dir():
     """A private directory in shared memory, or None where there is none."""
-    if not os.path.isdir(_SHM_ROOT) or not os.access(_SHM_ROOT, os.W_OK):
+    root = shm_root()
+    if not os.path.isdir(root) or not os.access(root, os.W_OK):
         return None
     try:
-        return tempfile.mkdtemp(prefix='datadings-stream-', dir=_SHM_ROOT)
+        return tempfile.mkdtemp(prefix='datadings-stream-', dir=root)
     except OSError:
         return None
 

@@ -3,12 +3,15 @@ datadings_like.stream.Stream: sampling statistics, determinism across
 workers, resumption, cache, DDP dealing, batches, errors, dump, torch.
 """
 from collections import Counter
+import errno
 import io
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -16,7 +19,7 @@ from PIL import Image
 
 from datadings_like.dealing import deal
 from datadings_like.reader import Cycler, MsgpackReader, Range, Repeater, Shuffler
-from datadings_like.stream import Source, Stream, transforms as T
+from datadings_like.stream import Source, Stream, transforms as T, workers
 from datadings_like.stream.batch import BatchError, collate
 from datadings_like.stream.sampling import apportion, group_draws
 from datadings_like.stream.stream import load_config
@@ -344,14 +347,71 @@ def test_per_sample_generator_is_seed_epoch_position(images):
     assert batch['r'].tolist() == expected
 
 
-def test_batches_from_workers_live_in_shared_memory_and_are_writable(images):
+@pytest.fixture
+def shm_root(monkeypatch):
+    """A private directory in /dev/shm as the stream's shared memory
+    (``DATADINGS_LIKE_SHM_DIR``), so that streams of other tests running at
+    the same time do not show up in it."""
+    if not (os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK)):
+        pytest.skip('no writable /dev/shm')
+    root = tempfile.mkdtemp(prefix='test-shm-root-', dir='/dev/shm')
+    monkeypatch.setenv(workers.SHM_DIR_VARIABLE, root)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_batches_from_workers_live_in_shared_memory_and_are_writable(images, shm_root):
     with Stream(images, transforms=[T.Decode('image'), T.ToArray()], batch_size=30,
                 workers=2) as stream:
         batch = next(iter(stream))
         assert batch['image'].flags.writeable
         batch['image'][:] = 0
-    assert not [n for n in os.listdir('/dev/shm') if n.startswith('datadings-stream-')
-                and os.listdir(os.path.join('/dev/shm', n))]
+        assert [n for n in os.listdir(shm_root) if n.startswith('datadings-stream-')]
+    assert os.listdir(shm_root) == []
+
+
+def test_shm_root_defaults_to_dev_shm(monkeypatch):
+    monkeypatch.delenv(workers.SHM_DIR_VARIABLE, raising=False)
+    assert workers.shm_root() == '/dev/shm'
+    monkeypatch.setenv(workers.SHM_DIR_VARIABLE, '')
+    assert workers.shm_root() == '/dev/shm'
+
+
+def _big_task(n=4):
+    samples = [{'key': f'k{i}', 'x': np.full((64, 64, 8), i, np.uint8)} for i in range(n)]
+    return (0, 7, 0, list(range(n)), samples, True)
+
+
+def test_full_shared_memory_sends_the_batch_through_the_pipe(tmp_path, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(os, 'posix_fallocate', full, raising=False)
+    kind, batch = workers.run_task(None, _big_task(), str(tmp_path))
+    assert kind == 'batch'
+    assert batch['key'] == ['k0', 'k1', 'k2', 'k3']
+    assert batch['x'].shape == (4, 64, 64, 8) and batch['x'][3].min() == 3
+    assert os.listdir(tmp_path) == []  # the half-made file is gone
+
+
+def test_other_errors_of_shared_memory_are_raised(tmp_path, monkeypatch):
+    def broken(fd, offset, length):
+        raise OSError(errno.EIO, 'Input/output error')
+    monkeypatch.setattr(os, 'posix_fallocate', broken, raising=False)
+    with pytest.raises(OSError) as info:
+        workers.run_task(None, _big_task(), str(tmp_path))
+    assert info.value.errno == errno.EIO
+    assert os.listdir(tmp_path) == []
+
+
+def test_batch_in_shared_memory_has_its_space_reserved(tmp_path):
+    result = workers.run_task(None, _big_task(), str(tmp_path))
+    assert result[0] == 'shm'
+    path, nbytes = result[1], result[2]
+    assert os.path.getsize(path) == nbytes
+    if hasattr(os, 'posix_fallocate'):
+        assert os.stat(path).st_blocks * 512 >= nbytes  # allocated, not sparse
+    batch = workers.receive(result)
+    assert batch['x'][2].max() == 2 and batch['key'][1] == 'k1'
 
 
 # ------------------------------------------------------------------ epochs, loop, resumption
