@@ -1,8 +1,18 @@
 """Shared fixtures: small datasets made by the tests themselves."""
+import signal
+
 import numpy as np
 import pytest
 
 from datadings_like.writer import FileWriter
+
+# Started in the background of a shell without job control (``cmd &``) or
+# under some supervisors, the test run inherits SIGINT ignored, and so would
+# every tool it starts: the Ctrl-C tests could not interrupt them. A tool
+# started that way rightly keeps ignoring SIGINT; the tests need the usual
+# terminal, so the disposition is reset here (children get the default).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def make_samples(n, prefix='s'):
