@@ -23,7 +23,7 @@ Usage::
 Needs ``valgrind`` (``apt-get install valgrind``) and the data that
 ``compare.py`` made in ``--data-dir`` (run ``compare.py --quick`` or a full
 run once first). ``--quick`` uses the 30k-sample data (about 2 minutes);
-the default uses the 300k-sample data of the full run (about 15 minutes).
+the default uses the 300k-sample data of the full run (about 30 minutes).
 """
 from pathlib import Path
 import argparse
