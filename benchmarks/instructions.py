@@ -57,7 +57,8 @@ _COLLECTED = re.compile(r'==(\d+)== Collected : (\d+)')
 # ------------------------------------------------------- inside the process
 
 def _setup_and_run(pkg, op, data_dir):
-    """(setup, run): run() performs the operation on what setup() made."""
+    """``(run, cleanup)``: the operation on the inputs made here, and what to
+    remove afterwards (or None)."""
     import numpy as np
     data_dir = Path(data_dir)
     small = data_dir / 'small.msgpack'
@@ -75,10 +76,10 @@ def _setup_and_run(pkg, op, data_dir):
             with FileWriter(out, overwrite=True, disable=True) as writer:
                 for sample in samples:
                     writer.write(sample)
-        return run, lambda: _ops._cleanup(out), n
+        return run, lambda: _ops._cleanup(out)
     if op in ('iter_raw_small', 'iter_decoded_small'):
         raw = op == 'iter_raw_small'
-        return lambda: _ops._consume(reader_class(small).iter(raw=raw)), None, n
+        return lambda: _ops._consume(reader_class(small).iter(raw=raw)), None
     if op == 'random_get_small':
         count = _ops.RANDOM_GETS[mode]
         indices = np.random.default_rng(_ops.SEED).integers(0, n, count).tolist()
@@ -87,7 +88,7 @@ def _setup_and_run(pkg, op, data_dir):
             get = reader_class(small).get
             for i in indices:
                 get(i)
-        return run, None, count
+        return run, None
     if op == 'contains_small':
         count = _ops.CONTAINS_LOOKUPS[mode]
         rng = np.random.default_rng(_ops.SEED + 3)
@@ -98,19 +99,19 @@ def _setup_and_run(pkg, op, data_dir):
         def run():
             reader = reader_class(small)
             return sum(1 for key in keys if key in reader)
-        return run, None, count
+        return run, None
     if op in ('shuffler_raw_small', 'quasi_shuffler_raw_small'):
         name = 'Shuffler' if op == 'shuffler_raw_small' else 'QuasiShuffler'
         augment = _ops._attr(pkg, 'reader', name)
-        return lambda: _ops._consume(augment(reader_class(small)).iter(raw=True)), None, n
+        return lambda: _ops._consume(augment(reader_class(small)).iter(raw=True)), None
     if op == 'open_find_index_small':
         key = f'sample{n * 2 // 3:09d}'
-        return lambda: reader_class(small).find_index(key), None, 1
+        return lambda: reader_class(small).find_index(key), None
     raise SystemExit(f'unknown operation {op}')
 
 
 def _child_main(pkg, op, data_dir, phase):
-    run, cleanup, _ = _setup_and_run(pkg, op, data_dir)
+    run, cleanup = _setup_and_run(pkg, op, data_dir)
     if phase == 'run':
         run()
     if cleanup is not None:

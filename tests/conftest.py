@@ -1,5 +1,8 @@
 """Shared fixtures: small datasets made by the tests themselves."""
+import os
+import shutil
 import signal
+import tempfile
 
 import numpy as np
 import pytest
@@ -44,3 +47,16 @@ def dataset(tmp_path):
     samples = make_samples(100)
     path = write_dataset(tmp_path / 'data.msgpack', samples)
     return path, samples
+
+
+@pytest.fixture
+def shm_root(monkeypatch):
+    """A private directory in /dev/shm as the streams' shared memory
+    (``DATADINGS_LIKE_SHM_DIR``, also passed on to tools the test starts), so
+    that streams of other tests running at the same time stay out of it."""
+    if not (os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK)):
+        pytest.skip('no writable /dev/shm')
+    root = tempfile.mkdtemp(prefix='test-shm-root-', dir='/dev/shm')
+    monkeypatch.setenv('DATADINGS_LIKE_SHM_DIR', root)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)

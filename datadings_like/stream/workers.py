@@ -117,17 +117,13 @@ def run_task(pipeline, task, shm_dir=None):
     try:
         _reserve(fd, nbytes)
         mm = mmap.mmap(fd, nbytes)
-    except OSError as exc:
+    except BaseException as exc:
         os.close(fd)
         os.unlink(path)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             # shared memory is full (a container's small /dev/shm): this
             # batch goes through the pipe instead
             return _batch_for_pipe(arrays, lists, names)
-        raise
-    except BaseException:
-        os.close(fd)
-        os.unlink(path)
         raise
     os.close(fd)
     try:

@@ -3,11 +3,9 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -139,30 +137,20 @@ def test_yaml_without_pyyaml(cli, tmp_path, images):
     cli.user_error(result, words=['needs PyYAML'])
 
 
-def test_ctrl_c_stops_workers_and_leaves_no_shared_memory(cli, tmp_path):
+def test_ctrl_c_stops_workers_and_leaves_no_shared_memory(cli, tmp_path, shm_root):
     path = make_images(tmp_path / 'many.msgpack', 4000)
     config = write_config(tmp_path, {**CONFIG, 'workers': 2, 'loop': True, 'batch_size': 64})
-    if not (os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK)):
-        pytest.skip('no writable /dev/shm')
-    # a private shared-memory directory: streams of tests running at the
-    # same time stay out of it
-    root = tempfile.mkdtemp(prefix='test-shm-root-', dir='/dev/shm')
-    try:
-        env = dict(os.environ, DATADINGS_LIKE_SHM_DIR=root)
-        proc = subprocess.Popen([sys.executable, '-m', 'datadings_like.commands.stream', '-q',
-                                 '-c', str(config), '-n', '100000', str(path)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env=env)
-        deadline = time.monotonic() + 60
-        while not os.listdir(root) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert os.listdir(root), 'the workers did not use the shared-memory directory'
-        time.sleep(1)  # batches in flight
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert err.strip().splitlines() == ['datadings-stream: interrupted'], err
-        assert os.listdir(root) == []
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, '-m', 'datadings_like.commands.stream', '-q',
+                             '-c', str(config), '-n', '100000', str(path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not os.listdir(shm_root) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(shm_root), 'the workers did not use the shared-memory directory'
+    time.sleep(1)  # batches in flight
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ['datadings-stream: interrupted'], err
+    assert os.listdir(shm_root) == []

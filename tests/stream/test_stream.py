@@ -8,10 +8,8 @@ import io
 import json
 import os
 import pickle
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pytest
@@ -347,19 +345,6 @@ def test_per_sample_generator_is_seed_epoch_position(images):
     assert batch['r'].tolist() == expected
 
 
-@pytest.fixture
-def shm_root(monkeypatch):
-    """A private directory in /dev/shm as the stream's shared memory
-    (``DATADINGS_LIKE_SHM_DIR``), so that streams of other tests running at
-    the same time do not show up in it."""
-    if not (os.path.isdir('/dev/shm') and os.access('/dev/shm', os.W_OK)):
-        pytest.skip('no writable /dev/shm')
-    root = tempfile.mkdtemp(prefix='test-shm-root-', dir='/dev/shm')
-    monkeypatch.setenv(workers.SHM_DIR_VARIABLE, root)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
 def test_batches_from_workers_live_in_shared_memory_and_are_writable(images, shm_root):
     with Stream(images, transforms=[T.Decode('image'), T.ToArray()], batch_size=30,
                 workers=2) as stream:
@@ -368,6 +353,10 @@ def test_batches_from_workers_live_in_shared_memory_and_are_writable(images, shm
         batch['image'][:] = 0
         assert [n for n in os.listdir(shm_root) if n.startswith('datadings-stream-')]
     assert os.listdir(shm_root) == []
+
+
+def test_shm_root_follows_the_variable(monkeypatch, shm_root):
+    assert workers.shm_root() == shm_root
 
 
 def test_shm_root_defaults_to_dev_shm(monkeypatch):
